@@ -3,6 +3,9 @@
 export { type Clock, SystemClock, systemClock } from './clock.js';
 export { parseConfig } from './config.js';
 export { ArtifactError, BackendError, CodecError, ConfigError, GeomlError, TensorError } from './errors.js';
+export type { Model, Quality } from './model.js';
+export type { Predictor } from './predictor.js';
+export { createRng, type Rng } from './rng.js';
 export {
   allocate,
   BYTES_PER_ELEMENT,
