@@ -36,3 +36,6 @@ export class TensorError extends GeomlError<'SHAPE_MISMATCH' | 'UNSUPPORTED_DTYP
 
 /** A compute backend (tfjs, onnxruntime) that cannot be loaded or initialised. */
 export class BackendError extends GeomlError<'UNAVAILABLE' | 'INIT_FAILED'> {}
+
+/** Virtual time that cannot advance: every task waits, and nothing is scheduled to wake one. */
+export class ClockError extends GeomlError<'DEADLOCK'> {}

@@ -2,7 +2,15 @@
 
 export { type Clock, SystemClock, systemClock } from './clock.js';
 export { parseConfig } from './config.js';
-export { ArtifactError, BackendError, CodecError, ConfigError, GeomlError, TensorError } from './errors.js';
+export {
+  ArtifactError,
+  BackendError,
+  ClockError,
+  CodecError,
+  ConfigError,
+  GeomlError,
+  TensorError,
+} from './errors.js';
 export type { Model, Quality } from './model.js';
 export type { Predictor } from './predictor.js';
 export { createRng, type Rng } from './rng.js';
@@ -21,3 +29,4 @@ export {
   type UpdateMap,
   zeros,
 } from './tensor.js';
+export { VirtualClock } from './virtual-clock.js';
