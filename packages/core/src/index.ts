@@ -29,4 +29,5 @@ export {
   type UpdateMap,
   zeros,
 } from './tensor.js';
+export { VectorClock, withinStaleness } from './vector-clock.js';
 export { VirtualClock } from './virtual-clock.js';
