@@ -1,5 +1,28 @@
 // Public API of @geoml/core. Every public name is listed here; files not named stay internal.
 
+export {
+  ARTIFACT_FORMATS,
+  ARTIFACT_NAME,
+  type ArtifactDraft,
+  type ArtifactFile,
+  type ArtifactFormat,
+  type ArtifactInput,
+  type ArtifactMetadata,
+  artifactDigest,
+  artifactDraftSchema,
+  artifactFileSchema,
+  artifactMetadataSchema,
+  createArtifact,
+  labelOf,
+  type ModelArtifact,
+  modelArtifactSchema,
+  parseArtifact,
+  parseArtifactDraft,
+  sha256Hex,
+  type TensorSpec,
+  tensorSpecSchema,
+  verifyArtifact,
+} from './artifact.js';
 export { type Clock, SystemClock, systemClock } from './clock.js';
 export { parseConfig } from './config.js';
 export {
