@@ -24,6 +24,15 @@ export {
   verifyArtifact,
 } from './artifact.js';
 export { type Clock, SystemClock, systemClock } from './clock.js';
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type DecodeOptions,
+  decodeTensorMap,
+  type EncodeOptions,
+  type Encoding,
+  encodedSize,
+  encodeTensorMap,
+} from './codec.js';
 export { parseConfig } from './config.js';
 export {
   ArtifactError,

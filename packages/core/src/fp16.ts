@@ -1,0 +1,74 @@
+/**
+ * IEEE 754 half precision (binary16) for the codec's lossy `fp16` encoding of float updates.
+ * Encoding rounds to nearest, ties to even; finite values beyond the half range saturate to ±65504
+ * (an update turned into ±Infinity would poison the parameters it is added to); NaN and ±Infinity
+ * are kept. Relative error of normal values (|x| ≥ 2^-14) is at most 2^-11.
+ */
+
+/** Largest finite half-precision value. */
+export const FP16_MAX = 65504;
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The binary16 bit pattern nearest to `value`. */
+export function toHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant === 0 ? 0 : 0x200 | (mant >>> 13));
+  const e = exp - 112; // rebias 127 -> 15
+  if (e >= 0x1f) return sign | 0x7bff;
+  if (e <= 0) {
+    // Subnormal half (or zero): value = m * 2^-24 with m < 1024.
+    if (e < -10) return sign;
+    const full = mant | 0x800000;
+    const shift = 14 - e;
+    let half = full >>> shift;
+    const rem = full & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (half & 1) === 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
+  // A carry out of the largest finite value would make Infinity: saturate instead.
+  return sign | (half >= 0x7c00 ? 0x7bff : half);
+}
+
+/** The number a binary16 bit pattern stands for. */
+export function fromHalf(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >>> 10) & 0x1f;
+  const mant = bits & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant === 0 ? sign * Number.POSITIVE_INFINITY : Number.NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+let decodeTable: Float32Array | undefined;
+
+/** All 65536 half values as float32, built on first use (256 KiB) so decoding is one lookup per element. */
+function table(): Float32Array {
+  if (decodeTable === undefined) {
+    decodeTable = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) decodeTable[i] = fromHalf(i);
+  }
+  return decodeTable;
+}
+
+/** Writes the half bit patterns of `src` into `dst` (same length). */
+export function encodeHalfInto(src: ArrayLike<number>, dst: Uint16Array): void {
+  for (let i = 0; i < src.length; i++) dst[i] = toHalf(src[i]!);
+}
+
+/** A new float32 array with the values of the half bit patterns in `src`. */
+export function decodeHalf(src: Uint16Array): Float32Array {
+  const t = table();
+  const out = new Float32Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = t[src[i]!]!;
+  return out;
+}
