@@ -1,0 +1,8 @@
+import { GeomlError } from '@geoml/core';
+
+/**
+ * A training failure of the Gaia engine: `NON_FINITE_UPDATE` (an update holding NaN or Inf, rejected
+ * before it touches any replica), `INVALID_UPDATE` (names, shapes or indexes that do not fit the model),
+ * `PROTOCOL` (a malformed message between regions), `STOPPED` (work cut short because the run stopped).
+ */
+export class GaiaError extends GeomlError<'NON_FINITE_UPDATE' | 'INVALID_UPDATE' | 'PROTOCOL' | 'STOPPED'> {}
