@@ -18,9 +18,12 @@ export {
   modelArtifactSchema,
   parseArtifact,
   parseArtifactDraft,
+  readTensorsArtifact,
   sha256Hex,
+  TENSORS_FILE,
   type TensorSpec,
   tensorSpecSchema,
+  tensorsArtifactFiles,
   verifyArtifact,
 } from './artifact.js';
 export { type Clock, SystemClock, systemClock } from './clock.js';

@@ -3,10 +3,17 @@ import { describe, expect, it } from 'vitest';
 import {
   ArtifactError,
   artifactDigest,
+  CodecError,
   createArtifact,
+  encodeTensorMap,
   type ModelArtifact,
   modelArtifactSchema,
   parseArtifact,
+  readTensorsArtifact,
+  TENSORS_FILE,
+  type TensorMap,
+  tensor,
+  tensorsArtifactFiles,
   verifyArtifact,
 } from '../src/index.js';
 
@@ -225,5 +232,60 @@ describe('parseArtifact', () => {
     for (const [input, message] of cases) {
       expectArtifactError(() => parseArtifact(input), 'INVALID_MANIFEST', message);
     }
+  });
+});
+
+describe('tensors artifacts', () => {
+  const params = (): TensorMap =>
+    new Map([
+      ['w', tensor('float32', [2, 3], new Float32Array([1, -2, 3.5, 0, 1e-3, 7]))],
+      ['step', tensor('int64', [], new BigInt64Array([42n]))],
+    ]);
+
+  it('round-trips parameters through a verified artifact', () => {
+    const files = tensorsArtifactFiles(params());
+    expect(Object.keys(files)).toEqual([TENSORS_FILE]);
+    const d = createArtifact({ name: 'mf', format: 'tensors', files });
+    verifyArtifact(d, files);
+    const read = readTensorsArtifact(d, files);
+    expect([...read.keys()]).toEqual(['w', 'step']);
+    expect(read.get('w')!.shape).toEqual([2, 3]);
+    expect(Array.from(read.get('w')!.data as Float32Array)).toEqual(
+      Array.from(params().get('w')!.data as Float32Array),
+    );
+    expect(read.get('step')!.data).toEqual(new BigInt64Array([42n]));
+  });
+
+  it('stores fp16 at half the size of raw floats', () => {
+    const big: TensorMap = new Map([['w', tensor('float32', [1024], new Float32Array(1024).fill(0.5))]]);
+    const raw = tensorsArtifactFiles(big)[TENSORS_FILE]!;
+    const half = tensorsArtifactFiles(big, { encoding: 'fp16' })[TENSORS_FILE]!;
+    expect(half.byteLength).toBeLessThan(raw.byteLength * 0.6);
+    const d = createArtifact({ name: 'mf', format: 'tensors', files: { [TENSORS_FILE]: half } });
+    expect((readTensorsArtifact(d, { [TENSORS_FILE]: half }).get('w')!.data as Float32Array)[7]).toBe(0.5);
+  });
+
+  it('refuses another format, a missing file, sparse tensors and corrupt bytes', () => {
+    const files = tensorsArtifactFiles(params());
+    const d = createArtifact({ name: 'mf', format: 'tensors', files });
+    expectArtifactError(
+      () => readTensorsArtifact(draft(), files),
+      'INVALID_MANIFEST',
+      /format is onnx, not tensors/,
+    );
+    expectArtifactError(() => readTensorsArtifact(d, {}), 'MISSING_FILE', /"params\.tensors" is missing/);
+    const sparse = encodeTensorMap(
+      new Map([
+        ['u', { dtype: 'float32', shape: [4], indices: new Uint32Array([1]), values: new Float32Array([2]) }],
+      ]),
+    );
+    const s = createArtifact({ name: 'mf', format: 'tensors', files: { [TENSORS_FILE]: sparse } });
+    expectArtifactError(
+      () => readTensorsArtifact(s, { [TENSORS_FILE]: sparse }),
+      'INVALID_MANIFEST',
+      /holds sparse tensor "u"/,
+    );
+    const bad = files[TENSORS_FILE]!.slice(0, 10);
+    expect(() => readTensorsArtifact(d, { [TENSORS_FILE]: bad })).toThrow(CodecError);
   });
 });
