@@ -1,0 +1,53 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** `bench/results`, where every benchmark writes its JSON and SVG files. */
+export const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
+
+/** True when the run was started with `--quick` (fewer repetitions, for a smoke run). */
+export const QUICK = process.argv.includes('--quick') || process.env.GEOML_BENCH_QUICK === '1';
+
+/** What a benchmark's result file holds; `summary` is what `pnpm bench` prints. */
+export interface BenchResult {
+  name: string;
+  date: string;
+  machine: { cpus: number; cpuModel: string; node: string; platform: string };
+  quick: boolean;
+  summary: Record<string, unknown>;
+  [detail: string]: unknown;
+}
+
+/** Writes `bench/results/<name>.json` (machine info, date and quick flag added) and returns its path. */
+export function writeResult(
+  name: string,
+  summary: Record<string, unknown>,
+  details: Record<string, unknown> = {},
+): string {
+  const result: BenchResult = {
+    name,
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+    },
+    quick: QUICK,
+    summary,
+    ...details,
+  };
+  const path = join(RESULTS_DIR, `${name}.json`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+  return path;
+}
+
+/** Writes `bench/results/<name>-<suffix>.svg` and returns its path. */
+export function writeSvg(name: string, suffix: string, svg: string): string {
+  const path = join(RESULTS_DIR, `${name}-${suffix}.svg`);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path, svg);
+  return path;
+}
