@@ -11,6 +11,7 @@ import {
   parseArtifact,
   readTensorsArtifact,
   TENSORS_FILE,
+  type Tensor,
   type TensorMap,
   tensor,
   tensorsArtifactFiles,
@@ -237,7 +238,7 @@ describe('parseArtifact', () => {
 
 describe('tensors artifacts', () => {
   const params = (): TensorMap =>
-    new Map([
+    new Map<string, Tensor>([
       ['w', tensor('float32', [2, 3], new Float32Array([1, -2, 3.5, 0, 1e-3, 7]))],
       ['step', tensor('int64', [], new BigInt64Array([42n]))],
     ]);
