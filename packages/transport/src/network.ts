@@ -1,0 +1,17 @@
+import type { Lane } from './transport.js';
+
+/**
+ * What the in-process hub needs from a network between regions: the time a message takes. The hub calls
+ * `transmit` for every message it delivers to another region (and within a region when the network models
+ * that region's LAN), and hands the message over when the promise resolves.
+ */
+export interface Network {
+  /**
+   * Sends `bytes` from region `from` to region `to` on `lane`; resolves when they arrive. Messages on one
+   * directed link and lane arrive in the order they were sent. Throws at once (synchronously) when the
+   * network has no link between the two regions.
+   */
+  transmit(from: string, to: string, bytes: number, lane: Lane): Promise<void>;
+  /** The regions this network connects; when present, the hub refuses connections from other regions. */
+  readonly regions?: readonly string[];
+}
