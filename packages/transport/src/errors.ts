@@ -13,7 +13,11 @@ export type TransportErrorCode =
 /** A failure of a transport operation; `cause` holds the underlying client error, if any. */
 export class TransportError extends GeomlError<TransportErrorCode> {}
 
-/** A model registry failure: unknown model or version, bad manifest, missing blob, hash mismatch. */
+/**
+ * A model registry failure: unknown model or version, bad manifest, missing blob, hash mismatch;
+ * `INVALID_ARGUMENT` for a malformed name or version asked for, `CONFLICT` when a publisher could not
+ * claim a version after many concurrent attempts.
+ */
 export class RegistryError extends GeomlError<
-  'NOT_FOUND' | 'INVALID_MANIFEST' | 'MISSING_BLOB' | 'HASH_MISMATCH'
+  'NOT_FOUND' | 'INVALID_MANIFEST' | 'MISSING_BLOB' | 'HASH_MISMATCH' | 'INVALID_ARGUMENT' | 'CONFLICT'
 > {}

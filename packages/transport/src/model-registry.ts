@@ -1,0 +1,237 @@
+import {
+  ArtifactError,
+  type ArtifactInput,
+  createArtifact,
+  type ModelArtifact,
+  parseConfig,
+  verifyArtifact,
+} from '@geoml/core';
+import { z } from 'zod';
+import { RegistryError, TransportError } from './errors.js';
+import {
+  allManifestsPattern,
+  blobName,
+  checkName,
+  checkVersion,
+  decodeManifest,
+  encodeManifest,
+  manifestKey,
+  manifestPattern,
+  parseManifestKey,
+} from './model-registry-layout.js';
+import { type ModelWatch, type ModelWatchOptions, modelWatch, reportTo } from './model-registry-watch.js';
+import type { BlobStore, KvStore, Transport } from './transport.js';
+
+export const modelRegistryOptionsSchema = z.object({
+  /** Name of the kv bucket (manifests) and of the blob bucket (files). Default `geoml-models`. */
+  bucket: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "expected 1-64 letters, digits, '-' or '_'")
+    .default('geoml-models'),
+  /** Files uploaded or downloaded at the same time by one publish or resolve. Default 4. */
+  concurrency: z.number().int().min(1).max(64).default(4),
+});
+export type ModelRegistryOptions = z.input<typeof modelRegistryOptionsSchema>;
+
+/** A resolved version: its manifest and every file's bytes, each checked against its sha256. */
+export interface ResolvedArtifact {
+  artifact: ModelArtifact;
+  files: Record<string, Uint8Array>;
+}
+
+// Each claim attempt loses only to a publisher that just claimed that version, so this bounds the
+// number of publishers racing for one model rather than the registry's size.
+const MAX_CLAIMS = 100;
+
+/**
+ * Versioned model artifacts over any `Transport`'s kv and blobs: training publishes, serving resolves
+ * and watches. Layout (see `model-registry-layout.ts`): files go to content-addressed blobs
+ * (`sha256-<hex>`) first, the manifest goes to kv key `manifest.<name>.<version>` last and only if that
+ * key does not exist yet — so a reader never sees a manifest whose files are missing, and two
+ * publishers never get the same version. Every read is verified; a bad manifest, a missing blob or a
+ * tampered byte is a `RegistryError`, and the registry stays usable for other versions.
+ */
+export class ModelRegistry {
+  readonly bucket: string;
+  private readonly concurrency: number;
+  private stores: Promise<{ kv: KvStore; blobs: BlobStore }> | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    options: ModelRegistryOptions = {},
+  ) {
+    const parsed = parseConfig(modelRegistryOptionsSchema, options, 'model registry options');
+    this.bucket = parsed.bucket;
+    this.concurrency = parsed.concurrency;
+  }
+
+  /**
+   * Stores the files and the manifest under the next free version of `input.name`, and returns the
+   * published manifest. A draft that is malformed is refused with `RegistryError` `INVALID_MANIFEST`
+   * naming the field, before anything is written.
+   */
+  async publish(input: ArtifactInput): Promise<ModelArtifact> {
+    let draft: ReturnType<typeof createArtifact>;
+    try {
+      draft = createArtifact(input);
+    } catch (e) {
+      if (e instanceof ArtifactError) throw new RegistryError('INVALID_MANIFEST', e.message, { cause: e });
+      throw e;
+    }
+    const { kv, blobs } = await this.open();
+
+    // Content addressing: one upload per distinct content, skipped when the store already holds it intact.
+    const unique = new Map(draft.files.map((f) => [f.sha256, input.files[f.path]!]));
+    await eachLimited([...unique], this.concurrency, async ([sha256, bytes]) => {
+      const name = blobName(sha256);
+      const existing = await blobs.info(name);
+      if (existing && existing.sha256 === sha256 && existing.size === bytes.byteLength) return;
+      const stored = await blobs.put(name, bytes);
+      if (stored.sha256 !== sha256)
+        throw new RegistryError(
+          'HASH_MISMATCH',
+          `${draft.name}: the blob store holds sha256 ${stored.sha256} for ${name} just written`,
+        );
+    });
+
+    let version = Math.max(0, ...(await this.list(draft.name))) + 1;
+    for (let attempt = 0; attempt < MAX_CLAIMS; attempt++, version++) {
+      const artifact: ModelArtifact = { ...draft, version };
+      try {
+        await kv.update(manifestKey(draft.name, version), encodeManifest(artifact), 0);
+        return artifact;
+      } catch (e) {
+        if (!(e instanceof TransportError && e.code === 'WRONG_REVISION')) throw e;
+      }
+    }
+    throw new RegistryError(
+      'CONFLICT',
+      `${draft.name}: could not claim a version in ${MAX_CLAIMS} attempts (too many concurrent publishers)`,
+    );
+  }
+
+  /**
+   * The manifest and verified files of `name` at `version` (default the latest). `RegistryError`:
+   * `NOT_FOUND` (no such model or version), `INVALID_MANIFEST`, `MISSING_BLOB` (naming the file),
+   * `HASH_MISMATCH` (naming the file). For 'latest', the highest version is taken even when it is
+   * broken: the error says so, and the caller may resolve an older version explicitly.
+   */
+  async resolve(name: string, version: number | 'latest' = 'latest'): Promise<ResolvedArtifact> {
+    const artifact = await this.manifest(name, version);
+    const { blobs } = await this.open();
+    const files: Record<string, Uint8Array> = {};
+    await eachLimited(artifact.files, this.concurrency, async (file) => {
+      const bytes = await blobs.get(blobName(file.sha256));
+      if (!bytes)
+        throw new RegistryError(
+          'MISSING_BLOB',
+          `${name} v${artifact.version}: blob ${blobName(file.sha256)} of file "${file.path}" is missing`,
+        );
+      files[file.path] = bytes;
+    });
+    try {
+      verifyArtifact(artifact, files);
+    } catch (e) {
+      if (!(e instanceof ArtifactError)) throw e;
+      throw new RegistryError(e.code === 'MISSING_FILE' ? 'MISSING_BLOB' : e.code, e.message, { cause: e });
+    }
+    return { artifact, files };
+  }
+
+  /** The validated manifest alone, without downloading files (errors as `resolve`). */
+  async manifest(name: string, version: number | 'latest' = 'latest'): Promise<ModelArtifact> {
+    checkName(name);
+    let v = checkVersion(version);
+    if (v === 'latest') {
+      const versions = await this.list(name);
+      if (versions.length === 0) throw new RegistryError('NOT_FOUND', `model "${name}" has no versions`);
+      v = versions[versions.length - 1]!;
+    }
+    const { kv } = await this.open();
+    const entry = await kv.get(manifestKey(name, v));
+    if (!entry) throw new RegistryError('NOT_FOUND', `model "${name}" has no version ${v}`);
+    return decodeManifest(entry.value, name, v);
+  }
+
+  /** Published versions of `name`, ascending; empty for an unknown model. */
+  async list(name: string): Promise<number[]> {
+    checkName(name);
+    const { kv } = await this.open();
+    const versions: number[] = [];
+    for (const key of await kv.keys(manifestPattern(name))) {
+      const parsed = parseManifestKey(key);
+      if (parsed?.name === name) versions.push(parsed.version);
+    }
+    return versions.sort((a, b) => a - b);
+  }
+
+  /** Names of all models with at least one version, sorted. */
+  async names(): Promise<string[]> {
+    const { kv } = await this.open();
+    const names = new Set<string>();
+    for (const key of await kv.keys(allManifestsPattern)) {
+      const parsed = parseManifestKey(key);
+      if (parsed) names.add(parsed.name);
+    }
+    return [...names].sort();
+  }
+
+  /**
+   * Yields each new version of `name` as it is published (see `ModelWatch`). Resolves once the watch is
+   * live: anything published after that is seen. Malformed manifests are skipped and reported through
+   * `options.onError`; they never end the watch.
+   */
+  async watch(name: string, options: ModelWatchOptions = {}): Promise<ModelWatch> {
+    checkName(name);
+    const { kv } = await this.open();
+    // Live first, then read what exists: a version published in between shows up in both, and the
+    // watch drops what it has already passed.
+    const kvWatch = await kv.watch({ key: manifestPattern(name), includeHistory: false });
+    try {
+      const versions = await this.list(name);
+      const after = versions.length > 0 ? versions[versions.length - 1]! : 0;
+      let first: ModelArtifact | undefined;
+      if (options.fromLatest) {
+        const report = reportTo(options.onError);
+        for (const v of versions.reverse()) {
+          try {
+            first = await this.manifest(name, v);
+            break;
+          } catch (e) {
+            if (!(e instanceof RegistryError)) throw e;
+            report(e);
+          }
+        }
+      }
+      return modelWatch(name, kvWatch, { first, after }, options);
+    } catch (e) {
+      kvWatch.stop();
+      throw e;
+    }
+  }
+
+  // Opened on first use; a failed open is retried by the next call instead of poisoning the registry.
+  private open(): Promise<{ kv: KvStore; blobs: BlobStore }> {
+    this.stores ??= Promise.all([this.transport.kv(this.bucket), this.transport.blobs(this.bucket)]).then(
+      ([kv, blobs]) => ({ kv, blobs }),
+      (e) => {
+        this.stores = undefined;
+        throw e;
+      },
+    );
+    return this.stores;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure. */
+async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

@@ -1,0 +1,325 @@
+import { randomBytes } from 'node:crypto';
+import { type ArtifactInput, createRng, type ModelArtifact } from '@geoml/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InProcessHub } from '../src/in-process-hub.js';
+import { ModelRegistry, RegistryError, type Transport } from '../src/index.js';
+import { blobName } from '../src/model-registry-layout.js';
+
+/** Two connections to one deployment: the trainer's and the server's, in different regions. */
+interface TransportPair {
+  a: Transport;
+  b: Transport;
+  close(): Promise<void>;
+}
+
+async function inProcessPair(): Promise<TransportPair> {
+  const hub = new InProcessHub();
+  const a = hub.connect('r1');
+  const b = hub.connect('r2');
+  return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** A small onnx-format draft whose bytes depend on `seed`, so every version has distinct content. */
+function draft(name: string, seed: number, extra: Partial<ArtifactInput> = {}): ArtifactInput {
+  const rng = createRng(seed);
+  const model = new Uint8Array(256 + seed);
+  for (let i = 0; i < model.length; i++) model[i] = rng.int(256);
+  return {
+    name,
+    format: 'onnx',
+    files: { 'model.onnx': model, 'meta/labels.json': enc(`["seed-${seed}"]`) },
+    metadata: { quality: { metric: 'accuracy', value: seed / 100, higherIsBetter: true } },
+    ...extra,
+  };
+}
+
+async function expectRegistryError(promise: Promise<unknown>, code: string, message: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(RegistryError);
+  expect((error as RegistryError).code).toBe(code);
+  expect((error as Error).message).toMatch(message);
+}
+
+/** Collects `count` items of an async iterable, failing after `ms` so a missing event cannot hang the run. */
+async function take<T>(iterable: AsyncIterable<T>, count: number, ms = 10_000): Promise<T[]> {
+  const items: T[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out with ${items.length}/${count} items`)), ms);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        for await (const item of iterable) {
+          items.push(item);
+          if (items.length >= count) break;
+        }
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return items;
+}
+
+function describeRegistry(label: string, setup: () => Promise<TransportPair>): void {
+  describe(`ModelRegistry over ${label}`, () => {
+    let pair: TransportPair;
+    let trainer: ModelRegistry;
+    let server: ModelRegistry;
+    let bucketCount = 0;
+    // A fresh bucket per test keeps tests independent on a shared server.
+    const registries = () => {
+      const bucket = `models-${++bucketCount}`;
+      trainer = new ModelRegistry(pair.a, { bucket });
+      server = new ModelRegistry(pair.b, { bucket });
+      return { trainer, server, bucket };
+    };
+
+    beforeAll(async () => {
+      pair = await setup();
+    });
+    afterAll(async () => {
+      await pair?.close();
+    });
+
+    it('publishes versions 1, 2, … and resolves each, and the latest, from another connection', async () => {
+      const { trainer, server } = registries();
+      const v1 = await trainer.publish(draft('mnist-mlp', 1));
+      const v2 = await trainer.publish(draft('mnist-mlp', 2));
+      expect([v1.version, v2.version]).toEqual([1, 2]);
+      expect(v2.metadata.quality?.value).toBe(0.02);
+
+      const latest = await server.resolve('mnist-mlp', 'latest');
+      expect(latest.artifact).toEqual(v2);
+      expect(latest.files['model.onnx']).toEqual(draft('mnist-mlp', 2).files['model.onnx']);
+      const first = await server.resolve('mnist-mlp', 1);
+      expect(first.artifact.sha256).toBe(v1.sha256);
+      expect(new TextDecoder().decode(first.files['meta/labels.json'])).toBe('["seed-1"]');
+      expect((await server.resolve('mnist-mlp')).artifact.version).toBe(2);
+      expect(await server.manifest('mnist-mlp', 1)).toEqual(v1);
+
+      await trainer.publish(draft('lda', 3));
+      expect(await server.list('mnist-mlp')).toEqual([1, 2]);
+      expect(await server.names()).toEqual(['lda', 'mnist-mlp']);
+    });
+
+    it('answers unknown models, versions and malformed arguments with typed errors', async () => {
+      const { trainer, server } = registries();
+      await expectRegistryError(server.resolve('nope'), 'NOT_FOUND', /model "nope" has no versions/);
+      await trainer.publish(draft('m', 1));
+      await expectRegistryError(server.resolve('m', 7), 'NOT_FOUND', /model "m" has no version 7/);
+      await expectRegistryError(server.resolve('a.b'), 'INVALID_ARGUMENT', /invalid model name "a\.b"/);
+      await expectRegistryError(server.resolve('m', 0), 'INVALID_ARGUMENT', /invalid model version 0/);
+      await expectRegistryError(server.list('m>'), 'INVALID_ARGUMENT', /invalid model name/);
+      expect(await server.list('never-published')).toEqual([]);
+    });
+
+    it('refuses a bad draft before writing anything', async () => {
+      const { trainer, server } = registries();
+      await expectRegistryError(
+        trainer.publish(draft('m', 1, { files: { '../evil.onnx': enc('x') } })),
+        'INVALID_MANIFEST',
+        /files\.0\.path: file path "\.\.\/evil\.onnx" must not contain "\.\."/,
+      );
+      await expectRegistryError(
+        trainer.publish(draft('m', 1, { format: 'tfjs-layers' })),
+        'INVALID_MANIFEST',
+        /files: a tfjs-layers artifact needs a model\.json file/,
+      );
+      await expectRegistryError(trainer.publish(draft('bad name', 1)), 'INVALID_MANIFEST', /name: /);
+      expect(await server.names()).toEqual([]);
+      expect(await (await pair.a.blobs(trainer.bucket)).list()).toEqual([]);
+    });
+
+    it('gives concurrent publishers distinct versions, each with its own content', async () => {
+      const { trainer, server } = registries();
+      const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
+      const published = await Promise.all(
+        seeds.map((seed) => (seed % 2 ? trainer : server).publish(draft('race', seed))),
+      );
+      expect(published.map((a) => a.version).sort((x, y) => x - y)).toEqual(seeds);
+      expect(await server.list('race')).toEqual(seeds);
+      for (const [i, artifact] of published.entries()) {
+        const { files } = await trainer.resolve('race', artifact.version);
+        expect(files['model.onnx']).toEqual(draft('race', seeds[i]!).files['model.onnx']);
+      }
+    });
+
+    it('stores identical files once, across versions', async () => {
+      const { trainer } = registries();
+      const a = await trainer.publish(draft('dedup', 1));
+      const b = await trainer.publish(draft('dedup', 1, { metadata: { note: 'same bytes, new version' } }));
+      expect(b.version).toBe(2);
+      expect(b.sha256).toBe(a.sha256);
+      expect(await (await pair.a.blobs(trainer.bucket)).list()).toHaveLength(2);
+    });
+
+    it('watches: yields v2 and v3 published after the watch starts, then stops', async () => {
+      const { trainer, server } = registries();
+      await trainer.publish(draft('w', 1));
+      const watch = await server.watch('w');
+      const seen = take(watch, 2);
+      await trainer.publish(draft('other', 9));
+      const v2 = await trainer.publish(draft('w', 2));
+      const v3 = await trainer.publish(draft('w', 3));
+      expect(await seen).toEqual([v2, v3]);
+      watch.stop();
+
+      const fromLatest = await server.watch('w', { fromLatest: true });
+      const next = take(fromLatest, 2);
+      const v4 = await trainer.publish(draft('w', 4));
+      expect((await next).map((a) => a.version)).toEqual([3, v4.version]);
+      fromLatest.stop();
+    });
+
+    it('ends a watch on stop() or abort while it waits', async () => {
+      const { server } = registries();
+      const watch = await server.watch('idle');
+      const ended = take(watch, 1);
+      watch.stop();
+      expect(await ended).toEqual([]);
+
+      const controller = new AbortController();
+      const aborted = await server.watch('idle', { signal: controller.signal });
+      const endedToo = take(aborted, 1);
+      controller.abort();
+      expect(await endedToo).toEqual([]);
+    });
+
+    it('refuses a corrupt blob with HASH_MISMATCH naming the file; other versions still resolve', async () => {
+      const { trainer, server } = registries();
+      await trainer.publish(draft('c', 1));
+      const v2 = await trainer.publish(draft('c', 2));
+      const file = v2.files.find((f) => f.path === 'model.onnx')!;
+      const blobs = await pair.a.blobs(trainer.bucket);
+      const corrupt = (await blobs.get(blobName(file.sha256)))!.slice();
+      corrupt[100]! ^= 0xff;
+      await blobs.put(blobName(file.sha256), corrupt);
+
+      await expectRegistryError(
+        server.resolve('c', 2),
+        'HASH_MISMATCH',
+        /c v2: file "model\.onnx" has sha256 [0-9a-f]{64}, the manifest says/,
+      );
+      await expectRegistryError(server.resolve('c', 'latest'), 'HASH_MISMATCH', /model\.onnx/);
+      expect((await server.resolve('c', 1)).artifact.version).toBe(1);
+      // Publishing the same bytes again replaces the damaged blob, which heals v2 as well.
+      const v3 = await trainer.publish(draft('c', 2));
+      expect(v3.version).toBe(3);
+      expect((await server.resolve('c', 2)).files['model.onnx']).toEqual(draft('c', 2).files['model.onnx']);
+    });
+
+    it('refuses a missing blob with MISSING_BLOB naming the file; other versions still resolve', async () => {
+      const { trainer, server } = registries();
+      await trainer.publish(draft('gone', 1));
+      const v2 = await trainer.publish(draft('gone', 2));
+      const labels = v2.files.find((f) => f.path === 'meta/labels.json')!;
+      expect(await (await pair.a.blobs(trainer.bucket)).delete(blobName(labels.sha256))).toBe(true);
+      await expectRegistryError(
+        server.resolve('gone', 2),
+        'MISSING_BLOB',
+        /gone v2: blob sha256-[0-9a-f]{64} of file "meta\/labels\.json" is missing/,
+      );
+      expect((await server.resolve('gone', 1)).files['meta/labels.json']).toEqual(enc('["seed-1"]'));
+    });
+
+    it('refuses hostile manifests naming the field, skips them in watches, and keeps publishing', async () => {
+      const { trainer, server, bucket } = registries();
+      const v1 = await trainer.publish(draft('h', 1));
+      const kv = await pair.a.kv(bucket);
+      const errors: RegistryError[] = [];
+      const watch = await server.watch('h', { onError: (e) => errors.push(e) });
+      const seen = take(watch, 1);
+
+      await kv.put('manifest.h.2', enc('{"name": "h", "version": 2,'));
+      await kv.put('manifest.h.3', enc(JSON.stringify({ ...v1, version: 3, format: 'exe' })));
+      await kv.put('manifest.h.4', enc(JSON.stringify({ ...v1, version: 5 })));
+      await kv.put('manifest.h.5', new Uint8Array([0xff, 0xfe, 0x7b]));
+      await kv.put('manifest.h.x', enc(JSON.stringify(v1)));
+
+      await expectRegistryError(
+        server.resolve('h', 2),
+        'INVALID_MANIFEST',
+        /h v2: manifest is not UTF-8 JSON/,
+      );
+      await expectRegistryError(
+        server.resolve('h', 3),
+        'INVALID_MANIFEST',
+        /h v3: invalid model artifact: format: /,
+      );
+      await expectRegistryError(
+        server.resolve('h', 4),
+        'INVALID_MANIFEST',
+        /h v4: version: the manifest says 5/,
+      );
+      await expectRegistryError(
+        server.resolve('h', 'latest'),
+        'INVALID_MANIFEST',
+        /h v5: manifest is not UTF-8/,
+      );
+      expect(await server.list('h')).toEqual([1, 2, 3, 4, 5]);
+      expect((await server.resolve('h', 1)).artifact).toEqual(v1);
+
+      const v6 = await trainer.publish(draft('h', 6));
+      expect(v6.version).toBe(6);
+      expect(await seen).toEqual([v6]);
+      watch.stop();
+      expect(errors.map((e) => e.code)).toEqual(Array(5).fill('INVALID_MANIFEST'));
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/h v2: manifest is not UTF-8 JSON/),
+        expect.stringMatching(/h v3: .*format: /),
+        expect.stringMatching(/h v4: version: /),
+        expect.stringMatching(/h v5: manifest is not UTF-8 JSON/),
+        expect.stringMatching(/key "manifest\.h\.x" does not name a version/),
+      ]);
+
+      // Starting from the latest passes over a broken newest version to the newest valid one.
+      await kv.put('manifest.h.7', enc('null'));
+      const fromLatestErrors: RegistryError[] = [];
+      const fromLatest = await server.watch('h', {
+        fromLatest: true,
+        onError: (e) => fromLatestErrors.push(e),
+      });
+      expect(await take(fromLatest, 1)).toEqual([v6]);
+      fromLatest.stop();
+      expect(fromLatestErrors.map((e) => e.message)).toEqual([expect.stringMatching(/h v7: .*\(root\): /)]);
+    });
+
+    it('round-trips a 20 MiB file byte for byte', async () => {
+      const { trainer, server } = registries();
+      const big = new Uint8Array(randomBytes(20 * 1024 * 1024));
+      const published = await trainer.publish({ name: 'big', format: 'onnx', files: { 'model.onnx': big } });
+      expect(published.files[0]!.size).toBe(20 * 1024 * 1024);
+      const { files } = await server.resolve('big', published.version);
+      expect(files['model.onnx']!.byteLength).toBe(big.byteLength);
+      expect(Buffer.compare(files['model.onnx']!, big)).toBe(0);
+    });
+
+    it('keeps working after every kind of failure', async () => {
+      const { trainer, server } = registries();
+      await expectRegistryError(server.resolve('later'), 'NOT_FOUND', /no versions/);
+      await expectRegistryError(
+        trainer.publish(draft('later', 1, { files: {} })),
+        'INVALID_MANIFEST',
+        /files/,
+      );
+      const v1: ModelArtifact = await trainer.publish(draft('later', 1));
+      expect((await server.resolve('later')).artifact).toEqual(v1);
+    });
+  });
+}
+
+describeRegistry('the in-process transport', inProcessPair);
+
+describe('ModelRegistry options', () => {
+  it('refuses a bad bucket name, naming the field', () => {
+    expect(() => new ModelRegistry({} as Transport, { bucket: 'a.b' })).toThrow(/bucket: /);
+  });
+});
