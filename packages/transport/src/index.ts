@@ -1,6 +1,13 @@
 // Public API of @geoml/transport. Every public name is listed here; files not named stay internal.
 
 export { RegistryError, TransportError, type TransportErrorCode } from './errors.js';
+export {
+  ModelRegistry,
+  type ModelRegistryOptions,
+  modelRegistryOptionsSchema,
+  type ResolvedArtifact,
+} from './model-registry.js';
+export type { ModelWatch, ModelWatchOptions } from './model-registry-watch.js';
 export type {
   BlobInfo,
   BlobStore,
