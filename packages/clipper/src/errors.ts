@@ -8,6 +8,8 @@ export type ContainerErrorCode =
   | 'LOAD_FAILED'
   /** An input has an unknown or missing name, or the wrong dtype or shape; the container is unharmed. */
   | 'BAD_INPUT'
+  /** The model answered a batch with the wrong number of outputs (or none at all). */
+  | 'BAD_OUTPUT'
   /** The container was disposed. */
   | 'DISPOSED'
   /** A load or a batch took longer than its configured bound; the container restarts its worker. */

@@ -1,4 +1,4 @@
-import { allocate, BYTES_PER_ELEMENT, type DType, sizeOf, type Tensor, TensorError } from '@geoml/core';
+import { allocate, type DType, sizeOf, type Tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
 
 /**
@@ -128,8 +128,8 @@ export function unstackBatch(outputs: Record<string, Tensor>, n: number): Record
   const result: Record<string, Tensor>[] = Array.from({ length: n }, () => ({}));
   for (const [name, t] of Object.entries(outputs)) {
     if (t.shape[0] !== n) {
-      throw new TensorError(
-        'SHAPE_MISMATCH',
+      throw new ContainerError(
+        'BAD_OUTPUT',
         `model output '${name}' has shape [${t.shape.join(', ')}]; expected a leading batch dimension of ${n}`,
       );
     }
@@ -157,9 +157,4 @@ export function zeroQuery(specs: readonly InputSpec[]): Record<string, Tensor> {
     query[spec.name] = { dtype: spec.dtype, shape, data: allocate(spec.dtype, sizeOf(shape)) };
   }
   return query;
-}
-
-/** Total bytes of a tensor's data (for transfer bookkeeping and metrics). */
-export function byteSize(t: Tensor): number {
-  return t.data.length * BYTES_PER_ELEMENT[t.dtype];
 }
