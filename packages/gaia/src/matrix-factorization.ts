@@ -1,0 +1,258 @@
+import { createRng, type Model, parseConfig, type Rng, type TensorMap, tensor } from '@geoml/core';
+import { z } from 'zod';
+import { EpochSampler, shardData } from './data-split.js';
+import { paramData, zeroMap } from './params.js';
+import type { DataShard, DataSplit, Workload } from './workload.js';
+
+/** Options of the matrix-factorization workload; every field has a default. */
+export const matrixFactorizationOptionsSchema = z
+  .object({
+    /** Seeds the ratings, the train/test and region splits. */
+    seed: z.number().int().default(1),
+    users: z.number().int().min(2).default(2000),
+    items: z.number().int().min(2).default(1000),
+    /** Rank of the hidden rating matrix. */
+    rank: z.number().int().min(1).default(10),
+    /** Rank of the learnt factors; defaults to `rank`. */
+    modelRank: z.number().int().min(1).optional(),
+    /** Fraction of the user × item matrix observed. */
+    density: z.number().gt(0).max(1).default(0.03),
+    /** Standard deviation of the Gaussian noise added to each rating (the best reachable test RMSE). */
+    noise: z.number().min(0).default(0.1),
+    /** Zipf exponent of item popularity: item of popularity rank k is rated ∝ 1/(k+1)^popularity. */
+    popularity: z.number().min(0).default(1),
+    testFraction: z.number().gt(0).lt(1).default(0.1),
+    /** Ratings per batch. */
+    batchSize: z.number().int().min(1).default(256),
+    learningRate: z.number().gt(0).default(0.1),
+    /** The rate at a worker's step t is `learningRate / √(1 + t / lrDecaySteps)`; 0 keeps it constant. */
+    lrDecaySteps: z.number().min(0).default(0),
+    /** L2 penalty on the factors touched by a rating. */
+    l2: z.number().min(0).default(0.02),
+    /** Standard deviation of the initial factors. */
+    initScale: z.number().gt(0).default(0.1),
+    /** Under the `skewed` split, the fraction of ratings that stay in their popularity slice's region. */
+    skew: z.number().min(0).max(1).default(0.9),
+  })
+  .strict();
+
+export type MatrixFactorizationOptions = z.input<typeof matrixFactorizationOptionsSchema>;
+
+/** A batch of observed ratings: `ratings[k]` is user `users[k]`'s rating of item `items[k]`. */
+export interface RatingsBatch {
+  readonly users: Uint32Array;
+  readonly items: Uint32Array;
+  readonly ratings: Float32Array;
+  /** The shard's step count (0-based) when this batch was drawn, for learning-rate decay. */
+  readonly step: number;
+}
+
+/** Ratings as parallel arrays. */
+interface Ratings {
+  readonly users: Uint32Array;
+  readonly items: Uint32Array;
+  readonly values: Float32Array;
+}
+
+/** The matrix-factorization workload plus the synthetic data it was built on. */
+export interface MatrixFactorizationWorkload extends Workload<RatingsBatch> {
+  /** Popularity rank of each item (0 = most rated). */
+  readonly popularityRank: Uint32Array;
+  /** User and item of each training rating, by training-item index (what the shards' `items` index into). */
+  readonly trainRatings: { readonly users: Uint32Array; readonly items: Uint32Array };
+}
+
+/**
+ * Matrix factorization by SGD, the Netflix stand-in of Gaia's evaluation: seeded synthetic low-rank
+ * ratings `r = u·v + N(0, noise²)` where items are rated with Zipf-like popularity. Parameters are
+ * `user_factors` [users, modelRank] and `item_factors` [items, modelRank]. An update is sparse: SGD runs
+ * through the batch's ratings in order (each step sees the previous ones, as in a Bösen worker's cache)
+ * and returns only the change of the rows of the batch's users and items; every other entry is zero.
+ * Quality: test RMSE over held-out ratings (lower is better).
+ *
+ * Splits: `iid` deals users (with all their ratings) at random to regions; `skewed` gives each region a
+ * slice of the items by popularity (region 0 the most popular ones), keeping a fraction `skew` there.
+ */
+export function createMatrixFactorization(
+  options: MatrixFactorizationOptions = {},
+): MatrixFactorizationWorkload {
+  const o = parseConfig(matrixFactorizationOptionsSchema, options, 'matrix factorization options');
+  const modelRank = o.modelRank ?? o.rank;
+  const root = createRng(o.seed);
+  const { ratings, popularityRank } = generateRatings(o, root.fork('ratings'));
+  const { train, test } = holdOut(ratings, o.testFraction, root.fork('holdout'));
+  const userShape = [o.users, modelRank] as const;
+  const itemShape = [o.items, modelRank] as const;
+  const trainCount = train.values.length;
+  const testCount = test.values.length;
+
+  const model: Model<RatingsBatch> = {
+    name: 'matrix-factorization',
+    init(rng: Rng): TensorMap {
+      const gaussian = (n: number) => Float32Array.from({ length: n }, () => rng.normal() * o.initScale);
+      return new Map([
+        ['user_factors', tensor('float32', userShape, gaussian(o.users * modelRank))],
+        ['item_factors', tensor('float32', itemShape, gaussian(o.items * modelRank))],
+      ]);
+    },
+    computeUpdate(params: TensorMap, batch: RatingsBatch): TensorMap {
+      const P = paramData(params, 'user_factors', userShape);
+      const Q = paramData(params, 'item_factors', itemShape);
+      const update = zeroMap([
+        ['user_factors', userShape],
+        ['item_factors', itemShape],
+      ]);
+      const dP = (update.get('user_factors') as { data: Float32Array }).data;
+      const dQ = (update.get('item_factors') as { data: Float32Array }).data;
+      const lr =
+        o.lrDecaySteps > 0 ? o.learningRate / Math.sqrt(1 + batch.step / o.lrDecaySteps) : o.learningRate;
+      for (let k = 0; k < batch.ratings.length; k++) {
+        const pu = (batch.users[k] as number) * modelRank;
+        const qi = (batch.items[k] as number) * modelRank;
+        let pred = 0;
+        for (let f = 0; f < modelRank; f++) {
+          pred +=
+            ((P[pu + f] as number) + (dP[pu + f] as number)) *
+            ((Q[qi + f] as number) + (dQ[qi + f] as number));
+        }
+        const err = (batch.ratings[k] as number) - pred;
+        for (let f = 0; f < modelRank; f++) {
+          const p = (P[pu + f] as number) + (dP[pu + f] as number);
+          const q = (Q[qi + f] as number) + (dQ[qi + f] as number);
+          dP[pu + f] = (dP[pu + f] as number) + lr * (err * q - o.l2 * p);
+          dQ[qi + f] = (dQ[qi + f] as number) + lr * (err * p - o.l2 * q);
+        }
+      }
+      return update;
+    },
+    evaluate(params: TensorMap) {
+      const P = paramData(params, 'user_factors', userShape);
+      const Q = paramData(params, 'item_factors', itemShape);
+      let sse = 0;
+      for (let k = 0; k < testCount; k++) {
+        const pu = (test.users[k] as number) * modelRank;
+        const qi = (test.items[k] as number) * modelRank;
+        let pred = 0;
+        for (let f = 0; f < modelRank; f++) pred += (P[pu + f] as number) * (Q[qi + f] as number);
+        const err = (test.values[k] as number) - pred;
+        sse += err * err;
+      }
+      return { metric: 'rmse', value: Math.sqrt(sse / testCount), higherIsBetter: false };
+    },
+  };
+
+  const trainPopularity = Uint32Array.from(train.items, (i) => popularityRank[i] as number);
+  return {
+    model,
+    batchSize: o.batchSize,
+    popularityRank,
+    trainRatings: { users: train.users, items: train.items },
+    describe: {
+      name: 'matrix-factorization',
+      params: (o.users + o.items) * modelRank,
+      trainItems: trainCount,
+      testItems: testCount,
+      metric: 'rmse',
+      higherIsBetter: false,
+      updates: 'sparse',
+    },
+    shards(regions: number, workersPerRegion: number, split: DataSplit): DataShard<RatingsBatch>[][] {
+      return shardData(
+        trainCount,
+        { regions, workersPerRegion, split },
+        { groups: train.users, skewKeys: trainPopularity },
+        o.skew,
+        root,
+        (items) => {
+          const sampler = new EpochSampler(items);
+          return (rng: Rng): RatingsBatch => {
+            const step = sampler.step;
+            const picked = sampler.next(rng, o.batchSize);
+            return {
+              users: picked.map((k) => train.users[k] as number),
+              items: picked.map((k) => train.items[k] as number),
+              ratings: Float32Array.from(picked, (k) => train.values[k] as number),
+              step,
+            };
+          };
+        },
+      );
+    },
+    dispose() {},
+  };
+}
+
+type ParsedOptions = z.output<typeof matrixFactorizationOptionsSchema>;
+
+/** Low-rank ratings; each user rates about `density × items` distinct items drawn by Zipf popularity. */
+function generateRatings(o: ParsedOptions, rng: Rng): { ratings: Ratings; popularityRank: Uint32Array } {
+  // Entries of N(0, 1/√rank) make u·v have unit variance whatever the rank.
+  const scale = o.rank ** -0.25;
+  const factors = (n: number) => Float32Array.from({ length: n * o.rank }, () => rng.normal() * scale);
+  const U = factors(o.users);
+  const V = factors(o.items);
+  const itemByRank = rng.shuffle(Array.from({ length: o.items }, (_, i) => i));
+  const popularityRank = new Uint32Array(o.items);
+  itemByRank.forEach((item, r) => {
+    popularityRank[item] = r;
+  });
+  const cumulative = new Float64Array(o.items);
+  let total = 0;
+  for (let r = 0; r < o.items; r++) {
+    total += 1 / (r + 1) ** o.popularity;
+    cumulative[r] = total;
+  }
+  const drawRank = () => {
+    const x = rng.next() * total;
+    let lo = 0;
+    let hi = o.items - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((cumulative[mid] as number) > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
+  const users: number[] = [];
+  const items: number[] = [];
+  const values: number[] = [];
+  const mean = o.density * o.items;
+  for (let u = 0; u < o.users; u++) {
+    const want = Math.min(o.items, Math.max(1, Math.round(mean * (0.5 + rng.next()))));
+    const seen = new Set<number>();
+    // Rejection of repeats, bounded: a user with very many ratings may end with a few fewer.
+    for (let tries = 0; seen.size < want && tries < want * 20; tries++) {
+      seen.add(itemByRank[drawRank()] as number);
+    }
+    for (const i of [...seen].sort((a, b) => a - b)) {
+      let dot = 0;
+      for (let f = 0; f < o.rank; f++) dot += (U[u * o.rank + f] as number) * (V[i * o.rank + f] as number);
+      users.push(u);
+      items.push(i);
+      values.push(dot + o.noise * rng.normal());
+    }
+  }
+  return {
+    ratings: {
+      users: Uint32Array.from(users),
+      items: Uint32Array.from(items),
+      values: Float32Array.from(values),
+    },
+    popularityRank,
+  };
+}
+
+function holdOut(ratings: Ratings, fraction: number, rng: Rng): { train: Ratings; test: Ratings } {
+  const n = ratings.values.length;
+  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+  const testCount = Math.max(1, Math.round(n * fraction));
+  const pick = (idx: number[]): Ratings => {
+    idx.sort((a, b) => a - b);
+    return {
+      users: Uint32Array.from(idx, (k) => ratings.users[k] as number),
+      items: Uint32Array.from(idx, (k) => ratings.items[k] as number),
+      values: Float32Array.from(idx, (k) => ratings.values[k] as number),
+    };
+  };
+  return { test: pick(order.slice(0, testCount)), train: pick(order.slice(testCount)) };
+}

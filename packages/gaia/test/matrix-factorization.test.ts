@@ -1,0 +1,119 @@
+import { ConfigError, createRng, type TensorMap } from '@geoml/core';
+import { describe, expect, it } from 'vitest';
+import { createMatrixFactorization } from '../src/matrix-factorization.js';
+import { WorkloadError } from '../src/workload.js';
+import { applyUpdate, expectPartition, nonFinite, nonZero, ownSliceFraction } from './workloads-helpers.js';
+
+const small = { users: 400, items: 200, density: 0.1, rank: 3, batchSize: 128, learningRate: 0.2, seed: 5 };
+
+describe('matrix factorization workload', () => {
+  it('lowers test RMSE over a few dozen SGD steps from init, with finite updates', async () => {
+    const w = createMatrixFactorization(small);
+    const params = w.model.init(createRng(1));
+    const [shard] = w.shards(1, 1, 'iid')[0] ?? [];
+    const rng = createRng(2);
+    const before = (await w.model.evaluate(params)).value;
+    for (let s = 0; s < 100; s++) {
+      const update = (await w.model.computeUpdate(params, shard?.nextBatch(rng) as never)) as TensorMap;
+      expect(nonFinite(update)).toBe(0);
+      applyUpdate(params, update);
+    }
+    const after = await w.model.evaluate(params);
+    expect(after).toMatchObject({ metric: 'rmse', higherIsBetter: false });
+    expect(before).toBeGreaterThan(0.8); // factors start near zero, ratings have unit variance
+    expect(after.value).toBeLessThan(before * 0.75);
+  });
+
+  it('touches only the rows of the users and items in the batch', async () => {
+    const w = createMatrixFactorization(small);
+    const params = w.model.init(createRng(1));
+    const batch = w.shards(2, 1, 'iid')[1]?.[0]?.nextBatch(createRng(3));
+    if (!batch) throw new Error('no batch');
+    const update = (await w.model.computeUpdate(params, batch)) as TensorMap;
+    const rank = 3;
+    const users = new Set(batch.users);
+    const items = new Set(batch.items);
+    const userRows = update.get('user_factors')?.data as Float32Array;
+    for (let u = 0; u < small.users; u++) {
+      const row = userRows.subarray(u * rank, (u + 1) * rank);
+      expect(row.some((v) => v !== 0)).toBe(users.has(u));
+    }
+    expect(nonZero(update, 'item_factors')).toBeLessThanOrEqual(items.size * rank);
+    expect(nonZero(update, 'item_factors')).toBeGreaterThan(0);
+    expect(nonZero(update, 'user_factors') + nonZero(update, 'item_factors')).toBeLessThan(
+      0.5 * w.describe.params,
+    );
+  });
+
+  it('is deterministic from its seed: same data, same init, same batches, same updates', async () => {
+    const run = async (seed: number) => {
+      const w = createMatrixFactorization({ ...small, seed });
+      const params = w.model.init(createRng(9));
+      const shard = w.shards(2, 2, 'skewed')[1]?.[1];
+      const rng = createRng(4);
+      for (let s = 0; s < 5; s++)
+        applyUpdate(
+          params,
+          (await w.model.computeUpdate(params, shard?.nextBatch(rng) as never)) as TensorMap,
+        );
+      return {
+        q: (await w.model.evaluate(params)).value,
+        items: shard?.items,
+        p: params.get('item_factors')?.data,
+      };
+    };
+    const a = await run(5);
+    const b = await run(5);
+    const c = await run(6);
+    expect(b).toEqual(a);
+    expect(c.q).not.toBe(a.q);
+  });
+
+  it('splits ratings so each is in exactly one shard, with each user in one region under iid', () => {
+    const w = createMatrixFactorization(small);
+    for (const split of ['iid', 'skewed'] as const) {
+      expectPartition(w.shards(3, 2, split), w.describe.trainItems, 3, 2);
+    }
+    const regionOfUser = new Map<number, number>();
+    w.shards(3, 2, 'iid').forEach((row, r) => {
+      for (const shard of row) {
+        for (const i of shard.items) {
+          const u = w.trainRatings.users[i] as number;
+          expect(regionOfUser.get(u) ?? r).toBe(r);
+          regionOfUser.set(u, r);
+        }
+      }
+    });
+    expect(regionOfUser.size).toBeGreaterThan(small.users * 0.9);
+  });
+
+  it('gives regions different item-popularity slices under the skewed split, not under iid', () => {
+    const w = createMatrixFactorization(small);
+    const popularity = Array.from(w.trainRatings.items, (i) => w.popularityRank[i] as number);
+    const skewed = ownSliceFraction(w.shards(3, 1, 'skewed'), popularity, 3);
+    const iid = ownSliceFraction(w.shards(3, 1, 'iid'), popularity, 3);
+    for (const f of skewed) expect(f).toBeGreaterThan(0.8);
+    for (const f of iid) expect(f).toBeLessThan(0.55);
+    // The most popular slice lives in region 0.
+    const meanRank = (r: number) => {
+      const items = w.shards(3, 1, 'skewed')[r]?.[0]?.items ?? new Uint32Array();
+      return items.reduce((s, i) => s + (popularity[i] as number), 0) / items.length;
+    };
+    expect(meanRank(0)).toBeLessThan(meanRank(2));
+  });
+
+  it('rejects bad options, parameters and layouts with typed errors', async () => {
+    expect(() => createMatrixFactorization({ density: 2 })).toThrow(ConfigError);
+    expect(() => createMatrixFactorization({ users: 'many' } as never)).toThrow(/users/);
+    expect(() => createMatrixFactorization({ userz: 3 } as never)).toThrow(ConfigError);
+    const w = createMatrixFactorization(small);
+    expect(() => w.shards(0, 1, 'iid')).toThrow(WorkloadError);
+    expect(() => w.shards(2, 1, 'random' as never)).toThrow(/split/);
+    expect(() => w.shards(w.describe.trainItems, 2, 'iid')).toThrow(WorkloadError);
+    const batch = w.shards(1, 1, 'iid')[0]?.[0]?.nextBatch(createRng(1));
+    expect(() => w.model.computeUpdate(new Map(), batch as never)).toThrow(/user_factors is missing/);
+    const params = w.model.init(createRng(1));
+    params.set('item_factors', { dtype: 'float32', shape: [3, 3], data: new Float32Array(9) });
+    expect(() => w.model.evaluate(params)).toThrow(WorkloadError);
+  });
+});
