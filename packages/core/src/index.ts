@@ -26,6 +26,16 @@ export {
   tensorsArtifactFiles,
   verifyArtifact,
 } from './artifact.js';
+export {
+  type LoadedTf,
+  type LoadTfOptions,
+  loadOrt,
+  loadTf,
+  type Ort,
+  TF_BACKENDS,
+  type Tf,
+  type TfBackendName,
+} from './backends.js';
 export { type Clock, SystemClock, systemClock } from './clock.js';
 export {
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -37,6 +47,7 @@ export {
   encodeTensorMap,
 } from './codec.js';
 export { parseConfig } from './config.js';
+export { fromOrt, fromTf, toOrt, toTf } from './convert.js';
 export {
   ArtifactError,
   BackendError,
