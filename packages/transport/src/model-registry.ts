@@ -127,7 +127,8 @@ export class ModelRegistry {
           'MISSING_BLOB',
           `${name} v${artifact.version}: blob ${blobName(file.sha256)} of file "${file.path}" is missing`,
         );
-      files[file.path] = bytes;
+      // A plain Uint8Array view (no copy) whatever the transport returns (nats.js gives Buffers).
+      files[file.path] = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     });
     try {
       verifyArtifact(artifact, files);

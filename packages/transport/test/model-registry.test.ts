@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessHub } from '../src/in-process-hub.js';
 import { ModelRegistry, RegistryError, type Transport } from '../src/index.js';
 import { blobName } from '../src/model-registry-layout.js';
+import { startNatsServer } from '../src/nats-server.js';
+import { NatsTransport } from '../src/nats-transport.js';
 
 /** Two connections to one deployment: the trainer's and the server's, in different regions. */
 interface TransportPair {
@@ -17,6 +19,20 @@ async function inProcessPair(): Promise<TransportPair> {
   const a = hub.connect('r1');
   const b = hub.connect('r2');
   return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+}
+
+async function natsPair(): Promise<TransportPair> {
+  const server = await startNatsServer({ jetstream: true });
+  const a = await NatsTransport.connect({ servers: server.url, region: 'r1', reconnect: false });
+  const b = await NatsTransport.connect({ servers: server.url, region: 'r2', reconnect: false });
+  return {
+    a,
+    b,
+    close: async () => {
+      await Promise.all([a.close(), b.close()]);
+      await server.close();
+    },
+  };
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -317,6 +333,7 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
 }
 
 describeRegistry('the in-process transport', inProcessPair);
+describeRegistry('a real nats-server', natsPair);
 
 describe('ModelRegistry options', () => {
   it('refuses a bad bucket name, naming the field', () => {
