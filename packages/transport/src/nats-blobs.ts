@@ -1,0 +1,92 @@
+/**
+ * `BlobStore` over the JetStream Object Store (`@nats-io/obj`): blobs are chunked (at most the server's
+ * max_payload per chunk) and verified against their SHA-256 digest on read.
+ */
+import { createHash } from 'node:crypto';
+import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
+import { TransportError } from './errors.js';
+import type { BlobInfo, BlobStore } from './transport.js';
+
+const DIGEST_PREFIX = 'SHA-256=';
+
+/**
+ * The object store keeps `SHA-256=<base64url>`; users compare hex. Falls back to hashing `data` when
+ * the digest is in another form (or absent, as for a deleted object).
+ */
+function hexSha256(info: ObjectInfo, data?: Uint8Array): string {
+  if (info.digest.startsWith(DIGEST_PREFIX)) {
+    const raw = Buffer.from(info.digest.slice(DIGEST_PREFIX.length), 'base64url');
+    if (raw.length === 32) return raw.toString('hex');
+  }
+  return data ? createHash('sha256').update(data).digest('hex') : '';
+}
+
+function validateName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new TransportError('BAD_SUBJECT', 'blob name must be a non-empty string');
+  }
+}
+
+export class NatsBlobStore implements BlobStore {
+  constructor(
+    readonly bucket: string,
+    private readonly os: ObjectStore,
+    private readonly mapError: (err: unknown, what: string) => TransportError,
+  ) {}
+
+  private toInfo(info: ObjectInfo, data?: Uint8Array): BlobInfo {
+    return { bucket: this.bucket, name: info.name, size: info.size, sha256: hexSha256(info, data) };
+  }
+
+  async put(name: string, data: Uint8Array): Promise<BlobInfo> {
+    validateName(name);
+    try {
+      return this.toInfo(await this.os.putBlob({ name }, data), data);
+    } catch (err) {
+      throw this.mapError(err, `blobs ${this.bucket}: put '${name}'`);
+    }
+  }
+
+  async get(name: string): Promise<Uint8Array | null> {
+    validateName(name);
+    try {
+      return await this.os.getBlob(name);
+    } catch (err) {
+      throw this.mapError(err, `blobs ${this.bucket}: get '${name}'`);
+    }
+  }
+
+  async info(name: string): Promise<BlobInfo | null> {
+    validateName(name);
+    try {
+      const info = await this.os.info(name);
+      return info && !info.deleted ? this.toInfo(info) : null;
+    } catch (err) {
+      throw this.mapError(err, `blobs ${this.bucket}: info '${name}'`);
+    }
+  }
+
+  async delete(name: string): Promise<boolean> {
+    validateName(name);
+    try {
+      const info = await this.os.info(name);
+      if (!info || info.deleted) return false;
+      await this.os.delete(name);
+      return true;
+    } catch (err) {
+      throw this.mapError(err, `blobs ${this.bucket}: delete '${name}'`);
+    }
+  }
+
+  async list(): Promise<BlobInfo[]> {
+    try {
+      const all = await this.os.list();
+      return all
+        .filter((i) => !i.deleted)
+        .map((i) => this.toInfo(i))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (err) {
+      throw this.mapError(err, `blobs ${this.bucket}: list`);
+    }
+  }
+}

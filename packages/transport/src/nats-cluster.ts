@@ -1,0 +1,298 @@
+/**
+ * Several nats-servers on loopback: a routed cluster, and a supercluster of one cluster per region joined
+ * by gateways, optionally through `WanProxy` links. Resolves only when routes, gateways and (with
+ * JetStream) the meta leader are up, so a test can use the servers at once.
+ */
+import { type Clock, parseConfig } from '@geoml/core';
+import { z } from 'zod';
+import { TransportError } from './errors.js';
+import { mergeNatsConf, type NatsConf } from './nats-conf.js';
+import { freePort, type NatsServer, NatsServerProcess, waitForMonitor } from './nats-server.js';
+import { WanProxy } from './wan-proxy.js';
+
+export interface NatsClusterOptions {
+  /** Cluster name; default `geoml`. */
+  name?: string;
+  jetstream?: boolean;
+  /** Extra configuration for every member. */
+  config?: NatsConf;
+  binary?: string;
+  startTimeoutMs?: number;
+}
+
+/** Servers of one routed cluster. */
+export interface NatsCluster {
+  readonly name: string;
+  readonly servers: NatsServer[];
+  /** Client URLs of every member. */
+  readonly urls: string[];
+  /** Stops every member (state kept; each server can `restart()`). */
+  stop(): Promise<void>;
+  /** Stops every member and deletes their temp dirs. */
+  close(): Promise<void>;
+}
+
+/** A WAN link between two regions' gateways, shaped the same way in both directions. */
+export interface WanLinkSpec {
+  between: [string, string];
+  bandwidthMbps: number;
+  latencyMs: number;
+}
+
+export interface SuperclusterOptions {
+  jetstream?: boolean;
+  /** Servers per region (each region is one cluster). Default 1. */
+  serversPerRegion?: number;
+  /** Gateway links to shape; a pair not listed is plain loopback. */
+  wan?: WanLinkSpec[];
+  /** Clock for the proxies' link model (default wall time). */
+  clock?: Clock;
+  /** Extra configuration for every server. */
+  config?: NatsConf;
+  binary?: string;
+  startTimeoutMs?: number;
+}
+
+/** One gateway direction: `from` dials `to`'s gateway through `proxy`. */
+export interface WanRoute {
+  from: string;
+  to: string;
+  proxy: WanProxy;
+}
+
+export interface Supercluster {
+  readonly regions: string[];
+  cluster(region: string): NatsCluster;
+  /** Client URLs of a region's servers. */
+  urls(region: string): string[];
+  /** The proxy that `from`'s gateway connection to `to` goes through, if that pair is shaped. */
+  proxy(from: string, to: string): WanProxy | undefined;
+  readonly routes: WanRoute[];
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts `n` routed servers sharing one cluster name. */
+export async function startNatsCluster(n: number, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  if (!Number.isInteger(n) || n < 1)
+    throw new TransportError('SERVER', `startNatsCluster: n must be a positive integer, got ${n}`);
+  const name = options.name ?? 'geoml';
+  const clusterPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const routes = clusterPorts.map((p) => `nats-route://127.0.0.1:${p}`);
+  const servers = clusterPorts.map(
+    (port, i) =>
+      new NatsServerProcess(
+        {
+          jetstream: options.jetstream,
+          serverName: `${name}-${i}`,
+          binary: options.binary,
+          startTimeoutMs: options.startTimeoutMs,
+        },
+        mergeNatsConf({ cluster: { name, listen: `127.0.0.1:${port}`, routes } }, options.config),
+      ),
+  );
+  const cluster = clusterOf(name, servers);
+  try {
+    await Promise.all(servers.map((s) => s.start()));
+    await Promise.all(
+      servers.map((s) =>
+        waitForMonitor(s, '/routez', (j) => Number(j.num_routes) >= n - 1, `${n - 1} routes`),
+      ),
+    );
+    if (options.jetstream) await Promise.all(servers.map((s) => waitForMetaLeader(s)));
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+  return cluster;
+}
+
+function clusterOf(name: string, servers: NatsServerProcess[]): NatsCluster {
+  return {
+    name,
+    servers,
+    get urls() {
+      return servers.map((s) => s.url);
+    },
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+    close: async () => {
+      await Promise.all(servers.map((s) => s.close()));
+    },
+  };
+}
+
+/** The JetStream meta group has a leader: streams (KV, blobs) can be created. */
+function waitForMetaLeader(server: NatsServer): Promise<void> {
+  return waitForMonitor(
+    server,
+    '/jsz',
+    (j) => typeof (j.meta_cluster as { leader?: unknown } | undefined)?.leader === 'string',
+    'a JetStream meta leader',
+  );
+}
+
+const regionName = /^[A-Za-z0-9_-]+$/;
+const superclusterSchema = z.object({
+  regions: z
+    .array(z.string().regex(regionName, 'region names are letters, digits, _ and -'))
+    .min(1)
+    .refine((r) => new Set(r).size === r.length, 'region names must be unique'),
+  serversPerRegion: z.number().int().min(1).max(5).default(1),
+  wan: z
+    .array(
+      z.object({
+        between: z.tuple([z.string(), z.string()]),
+        bandwidthMbps: z.number().positive(),
+        latencyMs: z.number().min(0),
+      }),
+    )
+    .default([]),
+});
+
+/**
+ * One cluster per region, joined by gateways. A `system_account` (SYS) is configured because
+ * nats-server requires one for JetStream across gateways; clients without credentials land in the
+ * APP account (`no_auth_user`), which has JetStream when `jetstream` is set. A gateway pair listed in
+ * `wan` is dialled through a `WanProxy` in each direction.
+ */
+export async function startSupercluster(
+  regions: string[],
+  options: SuperclusterOptions = {},
+): Promise<Supercluster> {
+  const spec = parseConfig(
+    superclusterSchema,
+    { regions, serversPerRegion: options.serversPerRegion, wan: options.wan },
+    'supercluster',
+  );
+  for (const link of spec.wan) {
+    for (const r of link.between) {
+      if (!regions.includes(r))
+        throw new TransportError('SERVER', `startSupercluster: wan link names unknown region '${r}'`);
+    }
+  }
+  const per = spec.serversPerRegion;
+  const ports = new Map<string, { cluster: number[]; gateway: number[] }>();
+  for (const region of regions) {
+    ports.set(region, {
+      cluster: await Promise.all(Array.from({ length: per }, () => freePort())),
+      gateway: await Promise.all(Array.from({ length: per }, () => freePort())),
+    });
+  }
+  const portsOf = (region: string) => ports.get(region) as { cluster: number[]; gateway: number[] };
+
+  const routes: WanRoute[] = [];
+  for (const link of spec.wan) {
+    const [a, b] = link.between;
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const target = { host: '127.0.0.1', port: portsOf(to).gateway[0] as number };
+      const proxy = new WanProxy({
+        target,
+        bandwidthMbps: link.bandwidthMbps,
+        latencyMs: link.latencyMs,
+        clock: options.clock,
+      });
+      routes.push({ from, to, proxy });
+    }
+  }
+  const proxyOf = (from: string, to: string) => routes.find((r) => r.from === from && r.to === to)?.proxy;
+
+  const accounts: NatsConf = {
+    accounts: {
+      SYS: { users: [{ user: 'sys', password: `sys-${Math.random().toString(36).slice(2)}` }] },
+      APP: {
+        users: [{ user: 'app', password: 'app' }],
+        ...(options.jetstream ? { jetstream: 'enabled' } : {}),
+      },
+    },
+    system_account: 'SYS',
+    no_auth_user: 'app',
+  };
+
+  const clusters = new Map<string, NatsCluster>();
+  const all: NatsServerProcess[] = [];
+  const stopAll = async () => {
+    await Promise.all(all.map((s) => s.stop()));
+  };
+  const closeAll = async () => {
+    await Promise.all(all.map((s) => s.close()));
+    await Promise.all(routes.map((r) => r.proxy.stop()));
+  };
+  try {
+    await Promise.all(routes.map((r) => r.proxy.start()));
+    for (const region of regions) {
+      const own = portsOf(region);
+      const gateways = regions.map((other) => {
+        const proxy = other === region ? undefined : proxyOf(region, other);
+        const urls = proxy
+          ? [`nats://${proxy.address}`]
+          : portsOf(other).gateway.map((p) => `nats://127.0.0.1:${p}`);
+        return { name: other, urls };
+      });
+      const servers = own.cluster.map((clusterPort, i) => {
+        const conf: NatsConf = {
+          ...accounts,
+          // A cluster block even for one server: JetStream across gateways needs routes configured.
+          cluster: {
+            name: region,
+            listen: `127.0.0.1:${clusterPort}`,
+            routes: own.cluster.map((p) => `nats-route://127.0.0.1:${p}`),
+          },
+          gateway: { name: region, listen: `127.0.0.1:${own.gateway[i]}`, gateways },
+        };
+        return new NatsServerProcess(
+          {
+            jetstream: options.jetstream,
+            serverName: `${region}-${i}`,
+            binary: options.binary,
+            startTimeoutMs: options.startTimeoutMs,
+          },
+          mergeNatsConf(conf, options.config),
+        );
+      });
+      all.push(...servers);
+      clusters.set(region, clusterOf(region, servers));
+    }
+    await Promise.all(all.map((s) => s.start()));
+    const others = regions.length - 1;
+    const gatewaysUp = (j: Record<string, unknown>) =>
+      Object.keys((j.outbound_gateways as object | undefined) ?? {}).length >= others &&
+      Object.keys((j.inbound_gateways as object | undefined) ?? {}).length >= others;
+    await Promise.all(
+      all.map((s) => waitForMonitor(s, '/gatewayz', gatewaysUp, `gateways to ${others} other regions`)),
+    );
+    if (per > 1)
+      await Promise.all(
+        all.map((s) =>
+          waitForMonitor(s, '/routez', (j) => Number(j.num_routes) >= per - 1, `${per - 1} routes`),
+        ),
+      );
+    if (options.jetstream) await Promise.all(all.map((s) => waitForMetaLeader(s)));
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  const clusterOfRegion = (region: string): NatsCluster => {
+    const c = clusters.get(region);
+    if (!c)
+      throw new TransportError(
+        'SERVER',
+        `no region '${region}' in this supercluster (${regions.join(', ')})`,
+      );
+    return c;
+  };
+  return {
+    regions: [...regions],
+    cluster: clusterOfRegion,
+    urls: (region) => clusterOfRegion(region).urls,
+    proxy: proxyOf,
+    routes,
+    stop: stopAll,
+    close: closeAll,
+  };
+}

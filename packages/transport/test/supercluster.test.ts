@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Supercluster, startSupercluster } from '../src/nats-cluster.js';
+import { NatsTransport } from '../src/nats-transport.js';
+import type { Msg } from '../src/transport.js';
+import type { WanProxy } from '../src/wan-proxy.js';
+
+const LATENCY_MS = 80;
+const BANDWIDTH_MBPS = 50;
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Next message of `it`, or null after `ms`. */
+async function within(it: AsyncIterator<Msg>, ms: number, pending?: Promise<IteratorResult<Msg>>) {
+  const next = pending ?? it.next();
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([next, new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))]);
+  clearTimeout(timer);
+  return { result: r, next };
+}
+
+describe('supercluster of three regions with WAN links to C through WanProxy', () => {
+  let sc: Supercluster;
+  let a: NatsTransport;
+  let c: NatsTransport;
+  let aToC: WanProxy;
+
+  beforeAll(async () => {
+    sc = await startSupercluster(['A', 'B', 'C'], {
+      jetstream: true,
+      wan: [
+        { between: ['A', 'C'], bandwidthMbps: BANDWIDTH_MBPS, latencyMs: LATENCY_MS },
+        { between: ['B', 'C'], bandwidthMbps: BANDWIDTH_MBPS, latencyMs: LATENCY_MS },
+      ],
+    });
+    a = await NatsTransport.connect({ servers: sc.urls('A'), region: 'A' });
+    c = await NatsTransport.connect({ servers: sc.urls('C'), region: 'C' });
+    const proxy = sc.proxy('A', 'C');
+    if (!proxy) throw new Error('no proxy A->C');
+    aToC = proxy;
+  });
+  afterAll(async () => {
+    await a?.close();
+    await c?.close();
+    await sc?.close();
+  });
+
+  it('puts proxies only on the pairs asked for', () => {
+    expect(sc.proxy('C', 'A')).toBeDefined();
+    expect(sc.proxy('B', 'C')).toBeDefined();
+    expect(sc.proxy('A', 'B')).toBeUndefined();
+    // The gateway connection from A to C was dialled through the proxy.
+    expect(aToC.stats().connections).toBeGreaterThanOrEqual(1);
+  });
+
+  it('delivers a message from A to a subscriber in C after the WAN delay, counted by the proxy', async () => {
+    const sub = c.subscribe('geo.update');
+    await c.flush();
+    const it = sub[Symbol.asyncIterator]();
+    // Warm up until C's interest is known in A (gateway interest propagation is asynchronous); bounded.
+    let pending: Promise<IteratorResult<Msg>> | undefined;
+    let warm = false;
+    for (let i = 0; i < 40 && !warm; i++) {
+      a.publish('geo.update', new TextEncoder().encode('warmup'));
+      const r = await within(it, 250, pending);
+      pending = r.result ? undefined : r.next;
+      warm = r.result !== null;
+    }
+    expect(warm).toBe(true);
+    // Drain warm-up copies still in flight.
+    for (;;) {
+      const r = await within(it, 3 * LATENCY_MS, pending);
+      pending = r.result ? undefined : r.next;
+      if (!r.result) break;
+    }
+
+    const payload = new Uint8Array(256 * 1024);
+    payload.fill(7);
+    payload.set(new TextEncoder().encode('the-update'));
+    const before = aToC.stats().forward.bytes;
+    const t0 = performance.now();
+    a.publish('geo.update', payload);
+    const r = await within(it, 10_000, pending);
+    const elapsed = performance.now() - t0;
+    const m = r.result;
+    expect(m && !m.done && text(m.value.data.subarray(0, 10))).toBe('the-update');
+    expect(m && !m.done && m.value.data.length).toBe(payload.length);
+    // One-way latency plus serialization of 256 KiB at 50 Mbit/s (~42 ms).
+    const serializationMs = (payload.length * 8) / (BANDWIDTH_MBPS * 1000);
+    expect(elapsed).toBeGreaterThanOrEqual(LATENCY_MS + serializationMs - 1);
+    const crossed = aToC.stats().forward.bytes - before;
+    expect(crossed).toBeGreaterThanOrEqual(payload.length);
+    // Protocol framing and gateway chatter are small beside the payload.
+    expect(crossed).toBeLessThan(payload.length * 1.05 + 16 * 1024);
+    sub.unsubscribe();
+  });
+
+  it('shares JetStream KV and blobs across regions', async () => {
+    const kvA = await a.kv('geo-models', { history: 2 });
+    const rev = await kvA.put('mnist.latest', new TextEncoder().encode('v7'));
+    const kvC = await c.kv('geo-models');
+    const e = await kvC.get('mnist.latest');
+    expect(e && text(e.value)).toBe('v7');
+    expect(e?.revision).toBe(rev);
+    await kvC.update('mnist.latest', new TextEncoder().encode('v8'), rev);
+    expect(text((await kvA.get('mnist.latest'))?.value ?? new Uint8Array())).toBe('v8');
+
+    const data = new Uint8Array(2 * 1024 * 1024).map((_, i) => i % 251);
+    const info = await (await c.blobs('geo-weights')).put('w', data);
+    const back = await (await a.blobs('geo-weights')).get('w');
+    expect(back?.length).toBe(data.length);
+    expect(back && Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+    expect(info.size).toBe(data.length);
+  });
+});
