@@ -195,6 +195,35 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
       fromLatest.stop();
     });
 
+    it('never shows a watcher a version whose files are not all stored yet', async () => {
+      const { trainer, server } = registries();
+      const watch = await server.watch('hot');
+      const resolved = (async () => {
+        const versions: number[] = [];
+        for await (const artifact of watch) {
+          // Resolve at once, as a hot-loader does: every blob must already be there and intact.
+          const { files } = await server.resolve('hot', artifact.version);
+          expect(files['weights.bin']!.byteLength).toBe(2 * 1024 * 1024);
+          versions.push(artifact.version);
+          if (versions.length === 4) break;
+        }
+        return versions;
+      })();
+      await Promise.all(
+        [1, 2, 3, 4].map((seed) =>
+          (seed % 2 ? trainer : server).publish(
+            draft('hot', seed, {
+              files: {
+                ...draft('hot', seed).files,
+                'weights.bin': new Uint8Array(randomBytes(2 * 1024 * 1024)),
+              },
+            }),
+          ),
+        ),
+      );
+      expect(await resolved).toEqual([1, 2, 3, 4]);
+    });
+
     it('ends a watch on stop() or abort while it waits', async () => {
       const { server } = registries();
       const watch = await server.watch('idle');
