@@ -1,0 +1,103 @@
+/**
+ * The vocabulary of one query's life in the serving core: a `Task` waits in its model version's queue, a
+ * replica runs it in a batch, and its `TaskOutcome` is either the model's output or a reason for the default.
+ */
+
+/** Machine-readable reason a query got the default output (a metric label; the explanation is for people). */
+export type DefaultReason =
+  /** The application has no linked model, or its model has no serving version. */
+  | 'no-model'
+  /** The deadline passed before the model answered (Clipper's latency SLO). */
+  | 'slo'
+  /** Predicted to miss its deadline given the queue ahead, so answered at once instead of queued to die. */
+  | 'admission'
+  /** The model version's queue was at its bound. */
+  | 'queue-full'
+  /** Still queued when its deadline passed: removed when a batch was formed, never executed. */
+  | 'expired'
+  /** The replica's container crashed (after the one retry, or with no time or replica left to retry). */
+  | 'crashed'
+  /** The container rejected this query's input (dtype, shape, name). */
+  | 'bad-input'
+  /** Any other model failure: a thrown error, or a wrong number of outputs. */
+  | 'model-error'
+  /** The model version was undeployed or the serving core closed while the query waited. */
+  | 'closed';
+
+/** How a task ended: the model's output, or why there is none. */
+export type TaskOutcome<O = unknown> =
+  | { readonly ok: true; readonly output: O }
+  | {
+      readonly ok: false;
+      readonly reason: DefaultReason;
+      readonly explanation: string;
+      readonly cause?: unknown;
+    };
+
+/** A query waiting for one model version: what its EDF queue and its replicas see. */
+export interface Task<I = unknown, O = unknown> {
+  readonly id: number;
+  readonly input: I;
+  /** Absolute deadline, in the serving clock's milliseconds. */
+  readonly deadline: number;
+  /** When the task entered its queue (clock ms), for queue-time metrics and delayed batching. */
+  readonly arrivedAt: number;
+  /** Set once the task has been retried after a crash: a task is retried at most once. */
+  retried: boolean;
+  /** Settles the task; only the first call counts. */
+  settle(outcome: TaskOutcome<O>): void;
+}
+
+/** What `Clipper.predict` answers; `output` is the application's default output when `default` is true. */
+export interface PredictionResult<O = unknown> {
+  readonly queryId: number;
+  readonly output: O;
+  readonly default: boolean;
+  /** Why the default output was returned (only when `default`). */
+  readonly defaultExplanation?: string;
+  /** Machine-readable form of the explanation (only when `default`). */
+  readonly defaultReason?: DefaultReason;
+  /** The model (and version) that answered or was asked; absent when no model was linked. */
+  readonly model?: string;
+  readonly version?: string;
+  /** Whether the output came from the prediction cache (a hit, or a shared concurrent execution). */
+  readonly cached?: 'hit' | 'coalesced';
+  /** From `predict` being called to its answer, in clock milliseconds. */
+  readonly latencyMs: number;
+}
+
+/** Clipper's own wording, kept so clients written for Clipper read the same explanation. */
+export const SLO_EXPLANATION = 'Failed to retrieve a prediction response within the specified latency SLO';
+export const NO_MODEL_EXPLANATION = 'No connected models found for query';
+
+/** A failed outcome, in one line. */
+export function failure(reason: DefaultReason, explanation: string, cause?: unknown): TaskOutcome<never> {
+  return cause === undefined ? { ok: false, reason, explanation } : { ok: false, reason, explanation, cause };
+}
+
+/** Makes a task whose outcome is delivered through the returned promise (settled once). */
+export function createTask<I, O>(
+  id: number,
+  input: I,
+  deadline: number,
+  arrivedAt: number,
+): { task: Task<I, O>; outcome: Promise<TaskOutcome<O>> } {
+  let resolve!: (outcome: TaskOutcome<O>) => void;
+  const outcome = new Promise<TaskOutcome<O>>((r) => {
+    resolve = r;
+  });
+  let done = false;
+  const task: Task<I, O> = {
+    id,
+    input,
+    deadline,
+    arrivedAt,
+    retried: false,
+    settle(result) {
+      if (done) return;
+      done = true;
+      resolve(result);
+    },
+  };
+  return { task, outcome };
+}

@@ -1,0 +1,171 @@
+/**
+ * One queue per model version, earliest deadline first (Clipper's `ModelQueue`), with two additions the
+ * open-source Clipper lacks: a bound on its length and admission control, so a query that cannot finish in
+ * time is answered at once instead of queued to die (the pain of Triton #7512/#7532).
+ */
+
+/** What the queue needs of an entry. */
+export interface Deadlined {
+  /** Absolute deadline, clock ms. */
+  readonly deadline: number;
+}
+
+/**
+ * Predicts how long a query would take to complete if `ahead` queries are served before it. `undefined`
+ * means "no estimate yet" (nothing measured), and the query is admitted.
+ */
+export type CompletionEstimate = (ahead: number) => number | undefined;
+
+/** Whether `offer` queued the entry; when not, why (a sentence for the default explanation). */
+export type Admission =
+  | { readonly admitted: true }
+  | { readonly admitted: false; readonly reason: 'admission' | 'queue-full'; readonly explanation: string };
+
+interface Node<T> {
+  readonly item: T;
+  readonly deadline: number;
+  /** Arrival order, so equal deadlines leave first-in first-out. */
+  readonly seq: number;
+}
+
+const ADMITTED: Admission = { admitted: true };
+
+/** A bounded earliest-deadline-first queue (a binary min-heap on deadline, FIFO among equal deadlines). */
+export class EdfQueue<T extends Deadlined> {
+  private readonly heap: Node<T>[] = [];
+  private seq = 0;
+
+  /** @param capacity most entries held at once; `offer` refuses beyond it. */
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity ${capacity} < 1`);
+  }
+
+  get length(): number {
+    return this.heap.length;
+  }
+
+  /** The entry with the earliest deadline, left in place. */
+  peek(): T | undefined {
+    return this.heap[0]?.item;
+  }
+
+  /**
+   * Queues `item` unless the queue is full or it would miss its deadline: with `estimate`, a query whose
+   * predicted completion (given the queries due no later than it, which EDF serves first) lands after its
+   * deadline is refused — unless none is due before it. A deadline already past is always refused.
+   */
+  offer(item: T, now: number, estimate?: CompletionEstimate): Admission {
+    const slack = item.deadline - now;
+    if (slack <= 0) {
+      return {
+        admitted: false,
+        reason: 'admission',
+        explanation: `rejected at admission: deadline already passed ${fmt(-slack)} ms ago`,
+      };
+    }
+    if (this.heap.length >= this.capacity) {
+      return {
+        admitted: false,
+        reason: 'queue-full',
+        explanation: `rejected at admission: queue full (${this.heap.length} of ${this.capacity} queries)`,
+      };
+    }
+    // With nothing due before it, a query runs on the next free replica: always admit it. Refusing it on a
+    // stale estimate would also starve the estimate of the measurements that could correct it.
+    const ahead = estimate ? this.countDueBy(item.deadline) : 0;
+    if (estimate && ahead > 0) {
+      const predicted = estimate(ahead);
+      if (predicted !== undefined && predicted > slack) {
+        return {
+          admitted: false,
+          reason: 'admission',
+          explanation:
+            `rejected at admission: predicted completion in ${fmt(predicted)} ms with ${ahead} ` +
+            `queries ahead exceeds the ${fmt(slack)} ms left before the deadline`,
+        };
+      }
+    }
+    this.push(item);
+    return ADMITTED;
+  }
+
+  /** Queues `item` regardless of bound and deadline (for re-queueing work already admitted). */
+  push(item: T): void {
+    const h = this.heap;
+    h.push({ item, deadline: item.deadline, seq: this.seq++ });
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  /** Removes and returns the entry with the earliest deadline. */
+  pop(): T | undefined {
+    const h = this.heap;
+    const top = h[0];
+    if (!top) return undefined;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      this.down(0);
+    }
+    return top.item;
+  }
+
+  /** Number of queued entries due no later than `deadline`: those EDF serves before a new one due then. */
+  countDueBy(deadline: number): number {
+    let n = 0;
+    for (const node of this.heap) if (node.deadline <= deadline) n++;
+    return n;
+  }
+
+  /** Removes every entry whose deadline is at or before `now` (they sit at the top of the heap). */
+  removeExpired(now: number): T[] {
+    const expired: T[] = [];
+    while (this.heap.length > 0 && this.heap[0]!.deadline <= now) expired.push(this.pop()!);
+    return expired;
+  }
+
+  /**
+   * Forms a batch: up to `size` entries in deadline order, after removing those already expired at `now`
+   * (returned apart, to be answered with the default output).
+   */
+  takeBatch(size: number, now: number): { batch: T[]; expired: T[] } {
+    const expired = this.removeExpired(now);
+    const batch: T[] = [];
+    while (batch.length < size && this.heap.length > 0) batch.push(this.pop()!);
+    return { batch, expired };
+  }
+
+  /** Empties the queue, returning what it held (earliest deadline first). */
+  drain(): T[] {
+    const all: T[] = [];
+    while (this.heap.length > 0) all.push(this.pop()!);
+    return all;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && before(h[l]!, h[m]!)) m = l;
+      if (r < h.length && before(h[r]!, h[m]!)) m = r;
+      if (m === i) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+}
+
+function before<T>(a: Node<T>, b: Node<T>): boolean {
+  return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
+}
+
+function fmt(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms.toFixed(1);
+}
