@@ -1,10 +1,83 @@
 // Public API of @geoml/clipper. Every public name is listed here; files not named stay internal.
 
+export { AimdController, type AimdOptions } from './aimd.js';
+export {
+  type Application,
+  type ApplicationInput,
+  applicationSchema,
+  checkInput,
+} from './application.js';
+export {
+  type BatchController,
+  type BatchSample,
+  createBatchController,
+  StaticBatchController,
+} from './batch-controller.js';
+export {
+  Clipper,
+  type ClipperOptions,
+  type DeployOptions,
+  type FeedbackRecord,
+  type ModelInfo,
+  type ModelVersionInfo,
+  type PredictModelOptions,
+  type PredictOptions,
+  type PredictorFactory,
+} from './clipper.js';
+export {
+  aimdBatchingSchema,
+  type BatchingConfig,
+  type BatchingInput,
+  type BatchingMode,
+  batchingSchema,
+  type ClipperConfig,
+  type ClipperConfigInput,
+  clipperConfigSchema,
+  delayedBatchingSchema,
+  type InputType,
+  inputTypeSchema,
+  type ModelDeployment,
+  type ModelDeploymentInput,
+  modelDeploymentSchema,
+  quantileBatchingSchema,
+  staticBatchingSchema,
+} from './config.js';
+export { DelayedBatchingController } from './delayed-batching.js';
 export { ContainerError, type ContainerErrorCode } from './errors.js';
+export type {
+  BatchEvent,
+  CacheEvent,
+  DropEvent,
+  PredictionEvent,
+  ServingMetrics,
+} from './metrics.js';
 export {
   type OnnxModelSource,
   OnnxPredictor,
   type OnnxPredictorConfig,
   onnxPredictorConfigSchema,
 } from './onnx-predictor.js';
+export {
+  type CacheLookup,
+  type CacheStats,
+  hashInput,
+  PredictionCache,
+  type PredictionCacheOptions,
+} from './prediction-cache.js';
+export {
+  fitQuantileLine,
+  type LatencyLine,
+  QuantileRegressionController,
+  type QuantileRegressionOptions,
+} from './quantile-regression.js';
+export {
+  type DefaultReason,
+  NO_MODEL_EXPLANATION,
+  type PredictionResult,
+  SLO_EXPLANATION,
+  type TaskOutcome,
+} from './query.js';
+export { type Admission, type CompletionEstimate, EdfQueue } from './queue.js';
+export type { ReplicaStatus } from './scheduler.js';
+export { ServingError } from './serving-error.js';
 export type { InputSpec } from './stack.js';

@@ -1,0 +1,570 @@
+import { type Clock, ConfigError, type Predictor, parseConfig, systemClock } from '@geoml/core';
+import { type Application, type ApplicationInput, applicationSchema, checkInput } from './application.js';
+import {
+  type BatchingConfig,
+  type ClipperConfig,
+  type ClipperConfigInput,
+  clipperConfigSchema,
+  type InputType,
+  type ModelDeploymentInput,
+  modelDeploymentSchema,
+} from './config.js';
+import { emit, type ServingMetrics } from './metrics.js';
+import { type CacheLookup, type CacheStats, PredictionCache } from './prediction-cache.js';
+import {
+  type DefaultReason,
+  failure,
+  NO_MODEL_EXPLANATION,
+  type PredictionResult,
+  SLO_EXPLANATION,
+  type TaskOutcome,
+} from './query.js';
+import { ModelVersionScheduler, type ReplicaStatus } from './scheduler.js';
+import { ServingError } from './serving-error.js';
+
+/** Makes replica number `index` of a model version (e.g. an OnnxPredictor on the version's bytes). */
+export type PredictorFactory = (index: number) => Predictor | Promise<Predictor>;
+
+/** `deployModel` options: the model deployment config without the name and version given apart. */
+export type DeployOptions = Omit<ModelDeploymentInput, 'name' | 'version'>;
+
+export interface PredictOptions {
+  /** Absolute deadline in the serving clock's milliseconds (`clipper.clock.now()` based). */
+  readonly deadline?: number;
+  /** Deadline relative to now. With both, the earlier counts. */
+  readonly timeoutMs?: number;
+}
+
+export interface PredictModelOptions extends PredictOptions {
+  /** A deployed version; by default the serving one. */
+  readonly version?: string;
+}
+
+export interface ClipperOptions extends ClipperConfigInput {
+  /** The clock every deadline, batch and timer uses; a `VirtualClock` makes the whole core deterministic. */
+  readonly clock?: Clock;
+  readonly metrics?: ServingMetrics;
+}
+
+/** A deployed model version, as the admin API and the OIP metadata endpoints show it. */
+export interface ModelVersionInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly serving: boolean;
+  readonly ready: boolean;
+  readonly inputType: InputType | undefined;
+  readonly batching: BatchingConfig;
+  readonly cache: boolean;
+  readonly maxQueueLength: number;
+  readonly queueLength: number;
+  readonly replicas: readonly ReplicaStatus[];
+}
+
+export interface ModelInfo {
+  readonly name: string;
+  readonly servingVersion: string | undefined;
+  readonly versions: readonly ModelVersionInfo[];
+}
+
+/** Feedback received by `update`, kept (bounded) for the selection layer. */
+export interface FeedbackRecord {
+  readonly app: string;
+  readonly feedback: unknown;
+  /** Clock ms. */
+  readonly receivedAt: number;
+}
+
+interface ModelEntry {
+  readonly versions: Map<string, ModelVersionScheduler>;
+  serving: string | undefined;
+}
+
+/**
+ * The serving core, in process: applications, model versions with their replicas, queues, batch
+ * controllers and the prediction cache. Every frontend (Clipper REST, Open Inference Protocol, admin) is a
+ * thin layer over this class.
+ *
+ * A query is always answered: with the model's output, or with the application's default output and an
+ * explanation when no model is linked, the query is refused at admission, expires, its replica fails, or
+ * the deadline passes. Calls that cannot be served at all (unknown application, input of the wrong kind,
+ * a closed core) throw a `ServingError`; bad configuration throws a `ConfigError` naming the field.
+ */
+export class Clipper {
+  readonly clock: Clock;
+  readonly config: ClipperConfig;
+  private readonly metrics: ServingMetrics | undefined;
+  private readonly cache: PredictionCache;
+  private readonly apps = new Map<string, Application>();
+  private readonly feedbackLog = new Map<string, FeedbackRecord[]>();
+  private readonly models = new Map<string, ModelEntry>();
+  /** `name:version` pairs whose replicas are being created, so a concurrent deploy of the same is refused. */
+  private readonly deploying = new Set<string>();
+  private nextQueryId = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: ClipperOptions = {}) {
+    const { clock, metrics, ...config } = options;
+    this.config = parseConfig(clipperConfigSchema, config, 'clipper options');
+    this.clock = clock ?? systemClock;
+    this.metrics = metrics;
+    this.cache = new PredictionCache(this.config.cache);
+  }
+
+  // ---------------------------------------------------------------- applications
+
+  /** Registers an application; its linked models must be deployed. */
+  registerApplication(input: ApplicationInput): Application {
+    this.assertOpen();
+    const app = parseConfig(applicationSchema, input, 'application');
+    if (this.apps.has(app.name)) {
+      throw new ServingError('ALREADY_EXISTS', `application ${app.name} is already registered`);
+    }
+    for (const model of app.linkedModels) this.checkLink(app, model);
+    const frozen = freezeApp({ ...app, linkedModels: [...new Set(app.linkedModels)] });
+    this.apps.set(app.name, frozen);
+    this.feedbackLog.set(app.name, []);
+    return frozen;
+  }
+
+  getApplication(name: string): Application {
+    const app = this.apps.get(name);
+    if (!app) throw new ServingError('UNKNOWN_APPLICATION', `no application named ${JSON.stringify(name)}`);
+    return app;
+  }
+
+  listApplications(): Application[] {
+    return [...this.apps.values()];
+  }
+
+  deleteApplication(name: string): void {
+    this.getApplication(name);
+    this.apps.delete(name);
+    this.feedbackLog.delete(name);
+  }
+
+  /** Links a deployed model to an application; its queries then go to the model's serving version. */
+  linkModel(appName: string, model: string): Application {
+    const app = this.getApplication(appName);
+    this.checkLink(app, model);
+    if (app.linkedModels.includes(model)) return app;
+    const linked = freezeApp({ ...app, linkedModels: [...app.linkedModels, model] });
+    this.apps.set(appName, linked);
+    return linked;
+  }
+
+  unlinkModel(appName: string, model: string): Application {
+    const app = this.getApplication(appName);
+    const unlinked = freezeApp({ ...app, linkedModels: app.linkedModels.filter((m) => m !== model) });
+    this.apps.set(appName, unlinked);
+    return unlinked;
+  }
+
+  // ---------------------------------------------------------------- models
+
+  /**
+   * Deploys a model version on `replicas` (predictors, or a factory called once per replica, `options.replicas`
+   * times). By default the new version becomes the serving one (`activate: false` deploys it dark).
+   */
+  async deployModel(
+    name: string,
+    version: string | number,
+    replicas: readonly Predictor[] | PredictorFactory,
+    options: DeployOptions = {},
+  ): Promise<ModelVersionInfo> {
+    this.assertOpen();
+    const count = typeof replicas === 'function' ? options.replicas : replicas.length;
+    const deployment = parseConfig(
+      modelDeploymentSchema,
+      { ...options, name, version: String(version), replicas: count },
+      `model deployment ${name}:${version}`,
+    );
+    const id = `${deployment.name}:${deployment.version}`;
+    for (const app of this.apps.values()) {
+      if (app.linkedModels.includes(deployment.name))
+        checkTypes(app, deployment.name, deployment.version, deployment.inputType);
+    }
+    if (this.models.get(deployment.name)?.versions.has(deployment.version) || this.deploying.has(id)) {
+      throw new ServingError('ALREADY_EXISTS', `model ${id} is already deployed`);
+    }
+    this.deploying.add(id);
+    let predictors: Predictor[];
+    try {
+      predictors = await this.createReplicas(replicas, deployment.replicas);
+    } finally {
+      this.deploying.delete(id);
+    }
+    if (this.closing) {
+      await Promise.allSettled(predictors.map((p) => p.dispose?.()));
+      throw new ServingError('CLOSED', 'the serving core is closed');
+    }
+    const scheduler = new ModelVersionScheduler({
+      deployment,
+      predictors,
+      clock: this.clock,
+      closeGraceMs: this.config.closeGraceMs,
+      ...(this.metrics ? { metrics: this.metrics } : {}),
+    });
+    let entry = this.models.get(deployment.name);
+    if (!entry) {
+      entry = { versions: new Map(), serving: undefined };
+      this.models.set(deployment.name, entry);
+    }
+    entry.versions.set(deployment.version, scheduler);
+    if (deployment.activate || entry.serving === undefined) entry.serving = deployment.version;
+    return this.versionInfo(entry, scheduler);
+  }
+
+  /**
+   * Makes `version` the one every linked application queries: roll forward, or roll back to an older
+   * version still deployed. Queries already queued on the previous version finish there.
+   */
+  setServingVersion(name: string, version: string | number): ModelInfo {
+    const entry = this.modelEntry(name);
+    const v = String(version);
+    if (!entry.versions.has(v)) {
+      throw new ServingError('UNKNOWN_VERSION', `model ${name} has no deployed version ${JSON.stringify(v)}`);
+    }
+    entry.serving = v;
+    return this.getModel(name);
+  }
+
+  /**
+   * Stops a version: queued queries get the default, running batches finish (within `closeGraceMs`) and the
+   * replicas are disposed. The serving version can only go with `force` (its applications then get the
+   * default output until another version serves).
+   */
+  async undeployModel(
+    name: string,
+    version: string | number,
+    options: { force?: boolean } = {},
+  ): Promise<void> {
+    const entry = this.modelEntry(name);
+    const v = String(version);
+    const scheduler = entry.versions.get(v);
+    if (!scheduler) {
+      throw new ServingError('UNKNOWN_VERSION', `model ${name} has no deployed version ${JSON.stringify(v)}`);
+    }
+    if (entry.serving === v && !options.force) {
+      throw new ServingError(
+        'IN_USE',
+        `model ${name}:${v} is the serving version; set another serving version first, or pass force`,
+      );
+    }
+    entry.versions.delete(v);
+    if (entry.serving === v) entry.serving = undefined;
+    if (entry.versions.size === 0) this.models.delete(name);
+    this.cache.invalidate(name, v);
+    await scheduler.close();
+  }
+
+  getModel(name: string): ModelInfo {
+    const entry = this.modelEntry(name);
+    return {
+      name,
+      servingVersion: entry.serving,
+      versions: [...entry.versions.values()].map((s) => this.versionInfo(entry, s)),
+    };
+  }
+
+  listModels(): ModelInfo[] {
+    return [...this.models.keys()].map((name) => this.getModel(name));
+  }
+
+  /** Whether a model (its serving version, or `version`) can take queries: the OIP `/ready` probe. */
+  isReady(name: string, version?: string | number): boolean {
+    const entry = this.models.get(name);
+    if (!entry || this.closing) return false;
+    const v = version === undefined ? entry.serving : String(version);
+    const scheduler = v === undefined ? undefined : entry.versions.get(v);
+    return scheduler !== undefined && !scheduler.closed;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /**
+   * Answers one query of application `appName` by its deadline: `options.deadline` / `timeoutMs`, never
+   * later than the application's latency SLO (a request may only shorten it, as Triton's
+   * `allow_timeout_override`). Resolves with the default output (and `default: true` with an explanation)
+   * whenever the model does not answer in time.
+   */
+  async predict<O = unknown>(
+    appName: string,
+    input: unknown,
+    options: PredictOptions = {},
+  ): Promise<PredictionResult<O>> {
+    const start = this.clock.now();
+    this.assertOpen();
+    const app = this.getApplication(appName);
+    checkInput(app.inputType, input, `application ${app.name}`);
+    const deadline = Math.min(
+      this.deadlineOf(options, start) ?? Number.POSITIVE_INFINITY,
+      start + app.latencySloMs,
+    );
+    const queryId = this.nextQueryId++;
+    // Selection: Clipper's DefaultOutputSelectionPolicy, the first linked model. Bandits replace this.
+    const model = app.linkedModels[0];
+    if (model === undefined) {
+      return this.finish(queryId, app.name, start, app.defaultOutput, undefined, undefined, {
+        outcome: failure('no-model', NO_MODEL_EXPLANATION),
+      });
+    }
+    const entry = this.models.get(model);
+    const version = entry?.serving;
+    const scheduler = version === undefined ? undefined : entry?.versions.get(version);
+    if (!scheduler) {
+      return this.finish(queryId, app.name, start, app.defaultOutput, model, version, {
+        outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`),
+      });
+    }
+    const answer = await this.ask(scheduler, input, deadline, start);
+    return this.finish(queryId, app.name, start, app.defaultOutput, model, scheduler.version, answer);
+  }
+
+  /**
+   * Queries a model version directly, without an application (the Open Inference Protocol's `infer`).
+   * Its deadline defaults to `modelTimeoutMs`; a query that misses it resolves with `output: null` and
+   * `default: true`.
+   */
+  async predictModel<O = unknown>(
+    name: string,
+    input: unknown,
+    options: PredictModelOptions = {},
+  ): Promise<PredictionResult<O | null>> {
+    const start = this.clock.now();
+    this.assertOpen();
+    const entry = this.modelEntry(name);
+    const version = options.version === undefined ? entry.serving : String(options.version);
+    const scheduler = version === undefined ? undefined : entry.versions.get(version);
+    if (!scheduler) {
+      throw new ServingError(
+        'UNKNOWN_VERSION',
+        version === undefined
+          ? `model ${name} has no serving version`
+          : `model ${name} has no deployed version ${JSON.stringify(version)}`,
+      );
+    }
+    const { inputType } = scheduler.deployment;
+    if (inputType) checkInput(inputType, input, `model ${name}`);
+    const deadline = this.deadlineOf(options, start) ?? start + this.config.modelTimeoutMs;
+    const queryId = this.nextQueryId++;
+    const answer = await this.ask(scheduler, input, deadline, start);
+    return this.finish(queryId, undefined, start, null, name, scheduler.version, answer);
+  }
+
+  /** Records feedback for an application (Clipper's `/update`); the selection layer will learn from it. */
+  update(appName: string, feedback: unknown): FeedbackRecord {
+    this.assertOpen();
+    const app = this.getApplication(appName);
+    if (feedback === undefined)
+      throw new ServingError('INVALID_INPUT', `application ${app.name}: feedback is missing`);
+    const record: FeedbackRecord = Object.freeze({ app: app.name, feedback, receivedAt: this.clock.now() });
+    const log = this.feedbackLog.get(app.name)!;
+    log.push(record);
+    if (log.length > this.config.feedbackLimit) log.splice(0, log.length - this.config.feedbackLimit);
+    return record;
+  }
+
+  /** Feedback recorded for an application, oldest first (at most `feedbackLimit`). */
+  feedback(appName: string): readonly FeedbackRecord[] {
+    this.getApplication(appName);
+    return [...this.feedbackLog.get(appName)!];
+  }
+
+  cacheStats(): CacheStats {
+    return this.cache.stats();
+  }
+
+  /** Answers every queued query with the default, lets running batches finish, disposes every replica. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const schedulers = [...this.models.values()].flatMap((e) => [...e.versions.values()]);
+      await Promise.allSettled(schedulers.map((s) => s.close('the serving core is closing')));
+    })();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Runs a query through the cache (when on) and the version's queue, bounded by its deadline. */
+  private async ask(
+    scheduler: ModelVersionScheduler,
+    input: unknown,
+    deadline: number,
+    now: number,
+  ): Promise<{ outcome: TaskOutcome; cached?: CacheLookup }> {
+    if (!scheduler.deployment.cache) {
+      return { outcome: await this.withinDeadline(scheduler.submit(input, deadline), deadline) };
+    }
+    let key: string;
+    try {
+      key = this.cache.key(scheduler.name, scheduler.version, input);
+    } catch (cause) {
+      throw new ServingError('INVALID_INPUT', `input cannot be hashed: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    const { lookup, outcome } = this.cache.fetch(key, now, deadline, () => scheduler.submit(input, deadline));
+    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup });
+    return {
+      outcome: lookup === 'hit' ? await outcome : await this.withinDeadline(outcome, deadline),
+      cached: lookup,
+    };
+  }
+
+  /** The work's outcome, or the SLO default if the deadline comes first. */
+  private async withinDeadline(work: Promise<TaskOutcome>, deadline: number): Promise<TaskOutcome> {
+    const stop = new AbortController();
+    const timeout = this.clock.sleep(deadline - this.clock.now(), stop.signal).then(
+      () => SLO_MISSED,
+      () => SLO_MISSED,
+    );
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      stop.abort();
+    }
+  }
+
+  private finish<O>(
+    queryId: number,
+    app: string | undefined,
+    start: number,
+    defaultOutput: unknown,
+    model: string | undefined,
+    version: string | undefined,
+    answer: { outcome: TaskOutcome; cached?: CacheLookup },
+  ): PredictionResult<O> {
+    const { outcome, cached } = answer;
+    const latencyMs = this.clock.now() - start;
+    const reason: DefaultReason | undefined = outcome.ok ? undefined : outcome.reason;
+    emit(this.metrics, 'prediction', { app, model, version, latencyMs, default: !outcome.ok, reason });
+    const result: {
+      -readonly [K in keyof PredictionResult<O>]: PredictionResult<O>[K];
+    } = {
+      queryId,
+      output: (outcome.ok ? outcome.output : defaultOutput) as O,
+      default: !outcome.ok,
+      latencyMs,
+    };
+    if (!outcome.ok) {
+      result.defaultExplanation = outcome.explanation;
+      result.defaultReason = outcome.reason;
+    }
+    if (model !== undefined) result.model = model;
+    if (version !== undefined) result.version = version;
+    if (outcome.ok && (cached === 'hit' || cached === 'coalesced')) result.cached = cached;
+    return result;
+  }
+
+  /** The absolute deadline asked for, if any; refuses a non-finite or non-positive one. */
+  private deadlineOf(options: PredictOptions, now: number): number | undefined {
+    let deadline: number | undefined;
+    if (options.timeoutMs !== undefined) {
+      if (
+        typeof options.timeoutMs !== 'number' ||
+        !(options.timeoutMs > 0) ||
+        !Number.isFinite(options.timeoutMs)
+      ) {
+        throw new ServingError(
+          'INVALID_INPUT',
+          `timeoutMs must be a positive number of ms, got ${options.timeoutMs}`,
+        );
+      }
+      deadline = now + options.timeoutMs;
+    }
+    if (options.deadline !== undefined) {
+      if (typeof options.deadline !== 'number' || !Number.isFinite(options.deadline)) {
+        throw new ServingError(
+          'INVALID_INPUT',
+          `deadline must be a finite clock time in ms, got ${options.deadline}`,
+        );
+      }
+      deadline = Math.min(deadline ?? Number.POSITIVE_INFINITY, options.deadline);
+    }
+    return deadline;
+  }
+
+  private async createReplicas(
+    replicas: readonly Predictor[] | PredictorFactory,
+    count: number,
+  ): Promise<Predictor[]> {
+    if (typeof replicas !== 'function') {
+      replicas.forEach((p, i) => {
+        if (!p || typeof (p as Predictor).predict !== 'function') {
+          throw new ConfigError(
+            `invalid model deployment: replicas.${i}: not a Predictor (no predict method)`,
+            [`replicas.${i}`],
+          );
+        }
+      });
+      return [...replicas];
+    }
+    const made = await Promise.allSettled(
+      Array.from({ length: count }, (_, i) => Promise.resolve().then(() => replicas(i))),
+    );
+    const failed = made.find((m) => m.status === 'rejected');
+    const ok = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value] : []));
+    if (failed || ok.some((p) => !p || typeof p.predict !== 'function')) {
+      await Promise.allSettled(ok.map((p) => p?.dispose?.()));
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      throw new ConfigError('invalid model deployment: replicas: the factory returned a non-Predictor', [
+        'replicas',
+      ]);
+    }
+    return ok;
+  }
+
+  private checkLink(app: Application, model: string): void {
+    const entry = this.modelEntry(model);
+    for (const scheduler of entry.versions.values())
+      checkTypes(app, model, scheduler.version, scheduler.deployment.inputType);
+  }
+
+  private modelEntry(name: string): ModelEntry {
+    const entry = this.models.get(name);
+    if (!entry) throw new ServingError('UNKNOWN_MODEL', `no model named ${JSON.stringify(name)} is deployed`);
+    return entry;
+  }
+
+  private versionInfo(entry: ModelEntry, s: ModelVersionScheduler): ModelVersionInfo {
+    const d = s.deployment;
+    return {
+      name: s.name,
+      version: s.version,
+      serving: entry.serving === s.version,
+      ready: !s.closed && !this.closing,
+      inputType: d.inputType,
+      batching: d.batching,
+      cache: d.cache,
+      maxQueueLength: d.maxQueueLength,
+      queueLength: s.queueLength,
+      replicas: s.replicaStatus(),
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new ServingError('CLOSED', 'the serving core is closed');
+  }
+}
+
+/** Refuses a link between an application and a model version that takes another kind of input. */
+function checkTypes(
+  app: Application,
+  model: string,
+  version: string,
+  inputType: InputType | undefined,
+): void {
+  if (inputType && inputType !== app.inputType) {
+    throw new ConfigError(
+      `invalid model link: inputType: model ${model}:${version} takes ${inputType}, ` +
+        `application ${app.name} sends ${app.inputType}`,
+      ['inputType'],
+    );
+  }
+}
+
+const SLO_MISSED = failure('slo', SLO_EXPLANATION);
+
+function freezeApp(app: Application): Application {
+  return Object.freeze({ ...app, linkedModels: Object.freeze([...app.linkedModels]) as string[] });
+}

@@ -1,0 +1,361 @@
+import type { Clock, Predictor } from '@geoml/core';
+import { type BatchController, createBatchController } from './batch-controller.js';
+import type { ModelDeployment } from './config.js';
+import { LatencyModel } from './latency-model.js';
+import { emit, type ServingMetrics } from './metrics.js';
+import { createTask, type DefaultReason, failure, type Task, type TaskOutcome } from './query.js';
+import { type CompletionEstimate, EdfQueue } from './queue.js';
+
+/** A model replica: its container and the controller sizing its batches. */
+interface Replica {
+  readonly index: number;
+  readonly predictor: Predictor;
+  readonly controller: BatchController;
+  /** Batches handed to this replica directly (retries after another replica crashed), run before the queue. */
+  readonly inbox: Task[][];
+  /** The batch it is executing: at most one per replica. */
+  inflight: readonly Task[] | undefined;
+}
+
+/** A replica's state, for status pages and tests. */
+export interface ReplicaStatus {
+  readonly index: number;
+  readonly busy: boolean;
+  readonly mode: string;
+  /** The batch size its controller currently allows. */
+  readonly batchSize: number;
+}
+
+export interface SchedulerOptions {
+  readonly deployment: ModelDeployment;
+  readonly predictors: readonly Predictor[];
+  readonly clock: Clock;
+  readonly metrics?: ServingMetrics;
+  readonly closeGraceMs: number;
+}
+
+/** Wakes every waiter at once; a waiter re-checks its condition and waits again if it is not met. */
+class Notifier {
+  private waiters: (() => void)[] = [];
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  notify(): void {
+    const waiters = this.waiters;
+    if (waiters.length === 0) return;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/**
+ * Serves one model version: its EDF queue and one loop per replica. Replicas pull (Clipper's flow control):
+ * a free replica asks its controller for a batch size given the time left to the earliest deadline, takes
+ * that many queries in deadline order (answering those already expired), runs them, and reports the
+ * latency back — one outstanding batch per replica, so load balances itself across replicas.
+ *
+ * A batch whose container crashed (`ContainerError` code `CRASHED`; the container respawns its worker) is
+ * retried once on another replica while its queries still have time; otherwise, and on any other failure,
+ * its queries get the default output. Every task settles: executed, refused, expired, failed or closed.
+ */
+export class ModelVersionScheduler {
+  readonly name: string;
+  readonly version: string;
+  readonly deployment: ModelDeployment;
+  private readonly queue: EdfQueue<Task>;
+  private readonly replicas: Replica[];
+  private readonly clock: Clock;
+  private readonly metrics: ServingMetrics | undefined;
+  private readonly closeGraceMs: number;
+  private readonly work = new Notifier();
+  private readonly latency = new LatencyModel();
+  private readonly loops: Promise<void>[];
+  private nextId = 0;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: SchedulerOptions) {
+    const { deployment } = options;
+    this.name = deployment.name;
+    this.version = deployment.version;
+    this.deployment = deployment;
+    this.clock = options.clock;
+    this.metrics = options.metrics;
+    this.closeGraceMs = options.closeGraceMs;
+    this.queue = new EdfQueue(deployment.maxQueueLength);
+    this.replicas = options.predictors.map((predictor, index) => ({
+      index,
+      predictor,
+      controller: createBatchController(deployment.batching),
+      inbox: [],
+      inflight: undefined,
+    }));
+    this.loops = this.replicas.map((replica) => this.run(replica));
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  replicaStatus(): ReplicaStatus[] {
+    return this.replicas.map((r) => ({
+      index: r.index,
+      busy: r.inflight !== undefined,
+      mode: r.controller.mode,
+      batchSize: r.controller.current,
+    }));
+  }
+
+  /**
+   * Queues one query due at `deadline` (clock ms) and resolves with its outcome; never rejects. A query the
+   * queue cannot take, or that admission control predicts would miss its deadline, is answered at once.
+   */
+  submit<I, O>(input: I, deadline: number): Promise<TaskOutcome<O>> {
+    const now = this.clock.now();
+    const { task, outcome } = createTask<I, O>(this.nextId++, input, deadline, now);
+    if (this.closing) {
+      task.settle(failure('closed', `model ${this.name}:${this.version} is shutting down`));
+      return outcome;
+    }
+    const admission = this.queue.offer(task as Task, now, this.estimate);
+    if (!admission.admitted) {
+      this.drop(admission.reason, 1);
+      task.settle(failure(admission.reason, admission.explanation));
+      return outcome;
+    }
+    this.work.notify();
+    return outcome;
+  }
+
+  /**
+   * Stops taking queries, answers the queued ones with the default, waits up to the grace period for the
+   * batches in flight, answers any still running, and disposes the replicas.
+   */
+  close(explanation = `model ${this.name}:${this.version} was undeployed`): Promise<void> {
+    this.closing ??= this.shutdown(explanation);
+    return this.closing;
+  }
+
+  /** Predicted time to serve `ahead` queries and then one more, given current batch sizes and latencies. */
+  private readonly estimate: CompletionEstimate = (ahead) => {
+    const queries = ahead + 1;
+    let capacity = 0;
+    for (const r of this.replicas) capacity += r.controller.current;
+    const rounds = Math.ceil(queries / Math.max(1, capacity));
+    const perReplica = Math.ceil(queries / this.replicas.length);
+    const size = Math.max(1, Math.min(perReplica, Math.ceil(capacity / this.replicas.length)));
+    const batchMs = this.latency.predict(size);
+    return batchMs === undefined ? undefined : rounds * batchMs;
+  };
+
+  private async run(replica: Replica): Promise<void> {
+    while (!this.closing) {
+      const retry = replica.inbox.shift();
+      if (retry) {
+        const now = this.clock.now();
+        const live = this.expire(retry, now);
+        if (live.length > 0) await this.execute(replica, live, live.length, this.budget(live, now));
+        continue;
+      }
+      if (this.queue.length === 0) {
+        await this.work.wait();
+        continue;
+      }
+      const formed = await this.formBatch(replica);
+      if (formed) await this.execute(replica, formed.batch, formed.cap, formed.budget);
+    }
+  }
+
+  private async formBatch(
+    replica: Replica,
+  ): Promise<{ batch: Task[]; cap: number; budget: number } | undefined> {
+    let now = this.clock.now();
+    this.answerExpired(this.queue.removeExpired(now));
+    const head = this.queue.peek();
+    if (!head) return undefined;
+    const cap = replica.controller.batchSize((head.deadline - now) * this.deployment.budgetDecay);
+    if (this.queue.length < cap) {
+      let wait = replica.controller.delayMs(this.queue.length, cap, now - head.arrivedAt);
+      // Never wait away the time the earliest query needs for the batch itself.
+      const batchMs = this.latency.predict(cap);
+      if (batchMs !== undefined) {
+        wait = Math.min(wait, (head.deadline - now) * this.deployment.budgetDecay - batchMs);
+      }
+      if (wait > 0) {
+        await this.waitForQueue(cap, now + wait);
+        now = this.clock.now();
+      }
+    }
+    const { batch, expired } = this.queue.takeBatch(cap, now);
+    this.answerExpired(expired);
+    if (batch.length === 0) return undefined;
+    return { batch, cap, budget: this.budget(batch, now) };
+  }
+
+  /** Waits until `size` queries are queued, `until` (clock ms) passes, or the scheduler closes. */
+  private async waitForQueue(size: number, until: number): Promise<void> {
+    while (!this.closing && this.queue.length < size) {
+      const left = until - this.clock.now();
+      if (left <= 0) return;
+      const stop = new AbortController();
+      const timer = this.clock.sleep(left, stop.signal).catch(() => undefined);
+      await Promise.race([timer, this.work.wait()]);
+      stop.abort();
+    }
+  }
+
+  /** The latency a batch may take: the decayed time left to its earliest deadline. */
+  private budget(batch: readonly Task[], now: number): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const t of batch) earliest = Math.min(earliest, t.deadline);
+    return Math.max(0, (earliest - now) * this.deployment.budgetDecay);
+  }
+
+  private async execute(replica: Replica, batch: Task[], cap: number, budgetMs: number): Promise<void> {
+    const start = this.clock.now();
+    const queueMs = batch.map((t) => start - t.arrivedAt);
+    replica.inflight = batch;
+    let outputs: unknown[] | undefined;
+    let error: unknown;
+    try {
+      const result = await replica.predictor.predict(batch.map((t) => t.input));
+      if (Array.isArray(result) && result.length === batch.length) outputs = result;
+      else {
+        const got = Array.isArray(result) ? `${result.length} outputs` : typeof result;
+        error = new Error(`returned ${got} for a batch of ${batch.length}`);
+      }
+    } catch (e) {
+      error = e;
+    } finally {
+      replica.inflight = undefined;
+    }
+    const latencyMs = this.clock.now() - start;
+    emit(this.metrics, 'batch', {
+      model: this.name,
+      version: this.version,
+      replica: replica.index,
+      size: batch.length,
+      cap,
+      latencyMs,
+      budgetMs,
+      queueMs,
+      ok: outputs !== undefined,
+    });
+    if (!outputs) {
+      this.fail(replica, batch, error);
+      return;
+    }
+    replica.controller.observe({ size: batch.length, cap, latencyMs, budgetMs });
+    this.latency.observe(batch.length, latencyMs);
+    for (let i = 0; i < batch.length; i++) batch[i]!.settle({ ok: true, output: outputs[i] });
+  }
+
+  private fail(replica: Replica, batch: Task[], error: unknown): void {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    const message = error instanceof Error ? error.message : String(error);
+    const where = `replica ${replica.index} of model ${this.name}:${this.version}`;
+    if (code === 'CRASHED') {
+      this.retryElsewhere(replica, batch, `${where} crashed: ${message}`, error);
+      return;
+    }
+    if (code === 'BAD_INPUT') {
+      // One bad query must not cost its batch-mates their answer: rerun each alone; a lone one is to blame.
+      if (batch.length > 1) {
+        for (const task of batch) replica.inbox.push([task]);
+        return;
+      }
+      this.answer(
+        batch,
+        'bad-input',
+        `model ${this.name}:${this.version} rejected the input: ${message}`,
+        error,
+      );
+      return;
+    }
+    this.answer(batch, 'model-error', `${where} failed: ${message}`, error);
+  }
+
+  private retryElsewhere(replica: Replica, batch: Task[], explanation: string, error: unknown): void {
+    const now = this.clock.now();
+    const target = this.closing ? undefined : this.pickOther(replica);
+    const retry: Task[] = [];
+    for (const task of batch) {
+      if (task.retried) this.answer([task], 'crashed', `${explanation} (on its one retry)`, error);
+      else if (!target) this.answer([task], 'crashed', `${explanation}; no other replica to retry on`, error);
+      else if (task.deadline <= now)
+        this.answer([task], 'crashed', `${explanation}; no time left to retry`, error);
+      else {
+        task.retried = true;
+        retry.push(task);
+      }
+    }
+    if (target && retry.length > 0) {
+      target.inbox.push(retry);
+      this.work.notify();
+    }
+  }
+
+  /** Another replica for a retry: an idle one if any, else the one with the fewest batches handed to it. */
+  private pickOther(replica: Replica): Replica | undefined {
+    let best: Replica | undefined;
+    for (const r of this.replicas) {
+      if (r === replica) continue;
+      const load = (r.inflight ? 1 : 0) + r.inbox.length;
+      const bestLoad = best ? (best.inflight ? 1 : 0) + best.inbox.length : Number.POSITIVE_INFINITY;
+      if (load < bestLoad) best = r;
+    }
+    return best;
+  }
+
+  /** The tasks of `batch` still in time; the others are answered as expired. */
+  private expire(batch: Task[], now: number): Task[] {
+    const live: Task[] = [];
+    const expired: Task[] = [];
+    for (const task of batch) (task.deadline > now ? live : expired).push(task);
+    this.answerExpired(expired);
+    return live;
+  }
+
+  private answerExpired(expired: readonly Task[]): void {
+    if (expired.length === 0) return;
+    this.answer(
+      expired,
+      'expired',
+      `expired in queue: the deadline passed before a replica of ${this.name}:${this.version} was free`,
+    );
+  }
+
+  private answer(tasks: readonly Task[], reason: DefaultReason, explanation: string, cause?: unknown): void {
+    if (tasks.length === 0) return;
+    this.drop(reason, tasks.length);
+    const outcome = failure(reason, explanation, cause);
+    for (const task of tasks) task.settle(outcome);
+  }
+
+  private drop(reason: DefaultReason, count: number): void {
+    emit(this.metrics, 'drop', { model: this.name, version: this.version, reason, count });
+  }
+
+  private async shutdown(explanation: string): Promise<void> {
+    this.answer(this.queue.drain(), 'closed', explanation);
+    for (const r of this.replicas) this.answer(r.inbox.splice(0).flat(), 'closed', explanation);
+    this.work.notify();
+    const stop = new AbortController();
+    await Promise.race([
+      Promise.allSettled(this.loops),
+      this.clock.sleep(this.closeGraceMs, stop.signal).catch(() => undefined),
+    ]);
+    stop.abort();
+    // Batches still running past the grace period are answered now; their late outputs are ignored.
+    for (const r of this.replicas) {
+      if (r.inflight) this.answer(r.inflight, 'closed', `${explanation} while its batch was running`);
+      for (const batch of r.inbox.splice(0)) this.answer(batch, 'closed', explanation);
+    }
+    await Promise.allSettled(this.replicas.map((r) => r.predictor.dispose?.()));
+  }
+}
