@@ -32,7 +32,7 @@ export interface HubSubscriber {
 }
 
 export interface InProcessHubOptions {
-  /** Time for request timeouts and the network; `systemClock` by default. */
+  /** Time for request timeouts; the network's clock, else `systemClock`, by default. */
   clock?: Clock;
   /** Delays messages between regions; without one, delivery is immediate (but never re-entrant). */
   network?: Network;
@@ -68,7 +68,7 @@ export class InProcessHub {
   private connections = 0;
 
   constructor(options: InProcessHubOptions = {}) {
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? options.network?.clock ?? systemClock;
     this.network = options.network;
     this.maxPayload = options.maxPayload ?? 64 * 1024 * 1024;
     this.pendingLimit = options.pendingLimit ?? 65_536;

@@ -1,3 +1,4 @@
+import type { Clock } from '@geoml/core';
 import type { Lane } from './transport.js';
 
 /**
@@ -14,4 +15,6 @@ export interface Network {
   transmit(from: string, to: string, bytes: number, lane: Lane): Promise<void>;
   /** The regions this network connects; when present, the hub refuses connections from other regions. */
   readonly regions?: readonly string[];
+  /** The clock the network times with; the hub adopts it when given none of its own. */
+  readonly clock?: Clock;
 }
