@@ -150,7 +150,7 @@ function planEntry(key: string, value: Tensor | SparseTensor, requested: Encodin
   const encoding = isFloat ? requested : 'raw';
   const count = values.length;
   const per = encoding === 'raw' ? BYTES_PER_ELEMENT[value.dtype] : STORED_BYTES[encoding];
-  const scale = encoding === 'int8' ? int8Scale(values as ArrayLike<number>, key) : 0;
+  const scale = encoding === 'int8' ? int8Scale(values as Float32Array | Float64Array, key) : 0;
   return { name, value, sparse, encoding, count, valueBytes: count * per, scale };
 }
 
@@ -247,12 +247,12 @@ export function encodeTensorMap(map: UpdateMap, opts?: EncodeOptions): Uint8Arra
     if (p.encoding === 'raw') out.set(bytesOf(values), data);
     else if (p.encoding === 'fp16') {
       encodeHalfInto(
-        values as ArrayLike<number>,
+        values as Float32Array | Float64Array,
         new Uint16Array(out.buffer, out.byteOffset + data, p.count),
       );
     } else {
       quantizeInto(
-        values as ArrayLike<number>,
+        values as Float32Array | Float64Array,
         p.scale,
         new Int8Array(out.buffer, out.byteOffset + data, p.count),
       );

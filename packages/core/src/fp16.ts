@@ -14,7 +14,11 @@ const u32 = new Uint32Array(f32.buffer);
 /** The binary16 bit pattern nearest to `value`. */
 export function toHalf(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  return halfOfFloatBits(u32[0]!);
+}
+
+/** The binary16 bit pattern nearest to the float32 whose bit pattern is `x`. */
+function halfOfFloatBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   const mant = x & 0x7fffff;
@@ -61,8 +65,14 @@ function table(): Float32Array {
 }
 
 /** Writes the half bit patterns of `src` into `dst` (same length). */
-export function encodeHalfInto(src: ArrayLike<number>, dst: Uint16Array): void {
-  for (let i = 0; i < src.length; i++) dst[i] = toHalf(src[i]!);
+export function encodeHalfInto(src: Float32Array | Float64Array, dst: Uint16Array): void {
+  if (src instanceof Float32Array) {
+    // Read float32 bit patterns straight from memory rather than through a scratch store per element.
+    const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+    for (let i = 0; i < bits.length; i++) dst[i] = halfOfFloatBits(bits[i]!);
+  } else {
+    for (let i = 0; i < src.length; i++) dst[i] = toHalf(src[i]!);
+  }
 }
 
 /** A new float32 array with the values of the half bit patterns in `src`. */

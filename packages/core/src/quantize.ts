@@ -7,7 +7,7 @@ import { CodecError } from './errors.js';
  */
 
 /** The float32 scale for `values`: max |x| / 127, or 0 when all are zero. Non-finite values are refused. */
-export function int8Scale(values: ArrayLike<number>, name: string): number {
+export function int8Scale(values: Float32Array | Float64Array, name: string): number {
   let max = 0;
   for (let i = 0; i < values.length; i++) {
     const a = Math.abs(values[i]!);
@@ -21,15 +21,19 @@ export function int8Scale(values: ArrayLike<number>, name: string): number {
 }
 
 /** Writes the int8 codes of `src` under `scale` into `dst` (same length). */
-export function quantizeInto(src: ArrayLike<number>, scale: number, dst: Int8Array): void {
+export function quantizeInto(src: Float32Array | Float64Array, scale: number, dst: Int8Array): void {
   if (scale === 0) {
     dst.fill(0);
     return;
   }
   const inv = 1 / scale;
   for (let i = 0; i < src.length; i++) {
-    const q = Math.round(src[i]! * inv);
-    dst[i] = Math.min(127, Math.max(-127, q));
+    // Round half away from zero with integer truncation: cheaper than Math.round plus Math.min/max.
+    const v = src[i]! * inv;
+    const q = (v < 0 ? v - 0.5 : v + 0.5) | 0;
+    if (q > 127) dst[i] = 127;
+    else if (q < -127) dst[i] = -127;
+    else dst[i] = q;
   }
 }
 
