@@ -1,6 +1,9 @@
 // Public API of @geoml/transport. Every public name is listed here; files not named stay internal.
 
+export { EmulatedNetwork, type EmulatedNetworkOptions, type LinkStats } from './emulated-network.js';
 export { RegistryError, TransportError, type TransportErrorCode } from './errors.js';
+export { InProcessHub, type InProcessHubOptions } from './in-process-hub.js';
+export { InProcessTransport, type InProcessTransportOptions } from './in-process-transport.js';
 export {
   ModelRegistry,
   type ModelRegistryOptions,
@@ -8,6 +11,26 @@ export {
   type ResolvedArtifact,
 } from './model-registry.js';
 export type { ModelWatch, ModelWatchOptions } from './model-registry-watch.js';
+export type { Network } from './network.js';
+export {
+  EC2_11_REGIONS,
+  type Ec2Region,
+  ec2BandwidthMbps,
+  ec2RoundTripMs,
+  type ProfileName,
+  type ProfileOptions,
+  profileOptionsSchema,
+  topologyProfile,
+} from './profiles.js';
+export { subjectMatches, validateSubject } from './subject.js';
+export {
+  lanLinkSchema,
+  linkSchema,
+  parseTopology,
+  type Topology,
+  type TopologyLink,
+  topologySchema,
+} from './topology.js';
 export type {
   BlobInfo,
   BlobStore,
