@@ -94,7 +94,7 @@ export class ModelRegistry {
         );
     });
 
-    let version = Math.max(0, ...(await this.list(draft.name))) + 1;
+    let version = ((await this.list(draft.name)).at(-1) ?? 0) + 1;
     for (let attempt = 0; attempt < MAX_CLAIMS; attempt++, version++) {
       const artifact: ModelArtifact = { ...draft, version };
       try {
@@ -146,7 +146,7 @@ export class ModelRegistry {
     if (v === 'latest') {
       const versions = await this.list(name);
       if (versions.length === 0) throw new RegistryError('NOT_FOUND', `model "${name}" has no versions`);
-      v = versions[versions.length - 1]!;
+      v = versions.at(-1)!;
     }
     const { kv } = await this.open();
     const entry = await kv.get(manifestKey(name, v));
@@ -190,7 +190,7 @@ export class ModelRegistry {
     const kvWatch = await kv.watch({ key: manifestPattern(name), includeHistory: false });
     try {
       const versions = await this.list(name);
-      const after = versions.length > 0 ? versions[versions.length - 1]! : 0;
+      const after = versions.at(-1) ?? 0;
       let first: ModelArtifact | undefined;
       if (options.fromLatest) {
         const report = reportTo(options.onError);
