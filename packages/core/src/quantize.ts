@@ -28,9 +28,8 @@ export function quantizeInto(src: Float32Array | Float64Array, scale: number, ds
   }
   const inv = 1 / scale;
   for (let i = 0; i < src.length; i++) {
-    // Round half away from zero with integer truncation: cheaper than Math.round plus Math.min/max.
-    const v = src[i]! * inv;
-    const q = (v < 0 ? v - 0.5 : v + 0.5) | 0;
+    // Math.round with branch clamps measured faster than Math.min/max or sign-dependent truncation.
+    const q = Math.round(src[i]! * inv);
     if (q > 127) dst[i] = 127;
     else if (q < -127) dst[i] = -127;
     else dst[i] = q;
