@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +13,8 @@ export const QUICK = process.argv.includes('--quick') || process.env.GEOML_BENCH
 export interface BenchResult {
   name: string;
   date: string;
-  machine: { cpus: number; cpuModel: string; node: string; platform: string };
+  /** `loadAverage1m` is sampled when the result is written: above `cpus`, other work shared the machine. */
+  machine: { cpus: number; cpuModel: string; node: string; platform: string; loadAverage1m: number };
   quick: boolean;
   summary: Record<string, unknown>;
   [detail: string]: unknown;
@@ -33,6 +34,7 @@ export function writeResult(
       cpuModel: cpus()[0]?.model ?? 'unknown',
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
+      loadAverage1m: +loadavg()[0]!.toFixed(2),
     },
     quick: QUICK,
     summary,
