@@ -16,6 +16,14 @@ export {
   type RatingsBatch,
 } from './matrix-factorization.js';
 export {
+  createMnistClassifier,
+  type DigitsBatch,
+  type LayersModel,
+  type MnistClassifierOptions,
+  type MnistClassifierWorkload,
+  mnistClassifierOptionsSchema,
+} from './mnist-classifier.js';
+export {
   type DataShard,
   type DataSplit,
   type Workload,
