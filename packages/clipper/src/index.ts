@@ -44,6 +44,11 @@ export {
 } from './config.js';
 export { DelayedBatchingController } from './delayed-batching.js';
 export { ContainerError, type ContainerErrorCode } from './errors.js';
+export {
+  type BatchFunction,
+  FunctionPredictor,
+  type FunctionPredictorOptions,
+} from './function-predictor.js';
 export type {
   BatchEvent,
   CacheEvent,
@@ -81,3 +86,9 @@ export { type Admission, type CompletionEstimate, EdfQueue } from './queue.js';
 export type { ReplicaStatus } from './scheduler.js';
 export { ServingError } from './serving-error.js';
 export type { InputSpec } from './stack.js';
+export {
+  type TfjsModelSource,
+  TfjsPredictor,
+  type TfjsPredictorOptions,
+  type TfModelArtifacts,
+} from './tfjs-predictor.js';
