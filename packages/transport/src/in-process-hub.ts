@@ -15,8 +15,8 @@ export interface HubMessage {
   readonly lane: Lane;
   /** Wire size charged to the network: payload + subject + headers. */
   readonly bytes: number;
-  /** Set once a receiver owns `data`; later receivers get copies. */
-  handedOut?: boolean;
+  /** Receivers still to come: the last one takes `data` itself, the others copies made before that. */
+  receivers?: number;
 }
 
 /** A delivery target registered with the hub (a subscription or a request's reply catcher). */
@@ -42,13 +42,13 @@ export interface InProcessHubOptions {
   pendingLimit?: number;
 }
 
-/** The payload bytes a receiver may own: the first receiver takes the publisher's copy, later ones a copy. */
+/**
+ * The payload bytes a receiver may own. Receivers arrive at different times (regions), and an earlier one
+ * may already be changing its bytes, so every receiver but the last gets a copy of the untouched original.
+ */
 export function takeData(msg: HubMessage): Uint8Array {
-  if (!msg.handedOut) {
-    msg.handedOut = true;
-    return msg.data;
-  }
-  return msg.data.slice();
+  msg.receivers = (msg.receivers ?? 1) - 1;
+  return msg.receivers === 0 ? msg.data : msg.data.slice();
 }
 
 /**
@@ -144,6 +144,8 @@ export class InProcessHub {
       this.queueCursors.set(key, cursor + 1);
       add(candidates[cursor % candidates.length]!);
     }
+    msg.receivers = 0;
+    for (const receivers of byRegion.values()) msg.receivers += receivers.length;
     const arrivals: Promise<void>[] = [];
     for (const [to, receivers] of byRegion) {
       const arrived = this.network

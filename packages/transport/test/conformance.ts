@@ -260,9 +260,11 @@ export function describeConformance(
 
     describe('queue groups', () => {
       it('delivers each message to exactly one member, spread across members; plain subscribers get all', async () => {
-        const members = [await connect(), await connect(), await connect()];
+        // One region: across regions (NATS gateways) members in the publisher's region are preferred.
+        const region = 'region-x';
+        const members = [await connect(region), await connect(region), await connect(region)];
         const watcher = await connect();
-        const publisher = await connect();
+        const publisher = await connect(region);
         const subject = unique('queue');
         const readers = members.map((m) => background(m.subscribe(subject, { queue: 'workers' })));
         const all = watcher.subscribe(subject);

@@ -192,6 +192,34 @@ describe('InProcessHub over an EmulatedNetwork (virtual time)', () => {
     });
   });
 
+  it('prefers queue members in the publisher region, and crosses the WAN only when there are none', async () => {
+    const clock = new VirtualClock();
+    const network = new EmulatedNetwork({ topology: topology(), clock });
+    const hub = new InProcessHub({ network });
+    const got: string[] = [];
+    const member = (region: string, name: string) => {
+      const sub = hub.connect(region).subscribe('job', { queue: 'workers' });
+      (async () => {
+        for await (const m of sub) got.push(`${name}:${new TextDecoder().decode(m.data)}@${clock.now()}`);
+      })();
+      return sub;
+    };
+    const [a1, a2] = [member('a', 'a1'), member('a', 'a2')];
+    member('b', 'b1');
+    const pub = hub.connect('a');
+    await clock.run(async () => {
+      for (const i of [0, 1, 2, 3]) pub.publish('job', new TextEncoder().encode(String(i)));
+      await pub.flush();
+      a1.unsubscribe();
+      a2.unsubscribe();
+      pub.publish('job', new TextEncoder().encode('4'));
+      await pub.flush();
+    });
+    // The last job crosses a -> b: 1 payload byte + 3 subject bytes at 8 Mbit/s, then 10 ms.
+    expect(got).toEqual(['a1:0@0', 'a2:1@0', 'a1:2@0', 'a2:3@0', `b1:4@${((1 + 3) * 8) / 8000 + 10}`]);
+    expect(network.stats().find((s) => s.from === 'a' && s.to === 'b')).toMatchObject({ messages: 1 });
+  });
+
   it('reports a publish over a missing link with a clear error', () => {
     const network = new EmulatedNetwork({ topology: topology(), clock: new VirtualClock() });
     const hub = new InProcessHub({ network });
