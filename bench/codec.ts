@@ -187,6 +187,10 @@ writeSvg(
     ],
     yLabel: 'codec throughput / copy throughput (log)',
     log: true,
+    refs: [
+      { value: 1, label: 'as fast as a copy' },
+      { value: 0.5, label: 'goal for raw dense encode: 0.5' },
+    ],
   }),
 );
 

@@ -17,6 +17,8 @@ export interface BarChartSpec {
   yLabel: string;
   /** Logarithmic y axis, for values spanning orders of magnitude. */
   log?: boolean;
+  /** Dashed horizontal reference lines, e.g. a goal. */
+  refs?: readonly { value: number; label: string }[];
 }
 
 export interface LineChartSpec {
@@ -118,6 +120,13 @@ export function barChart(spec: BarChartSpec): string {
       `<text transform="translate(${lx.toFixed(1)} ${base + 14}) rotate(20)" text-anchor="start" font-size="11">${esc(label)}</text>`,
     );
   });
+  for (const ref of spec.refs ?? []) {
+    const ry = y(ref.value).toFixed(1);
+    out.push(
+      `<line x1="${M.left}" x2="${WIDTH - M.right}" y1="${ry}" y2="${ry}" stroke="#c00" stroke-dasharray="5 4"/>`,
+      `<text x="${WIDTH - M.right - 4}" y="${(+ry - 4).toFixed(1)}" text-anchor="end" fill="#c00">${esc(ref.label)}</text>`,
+    );
+  }
   if (spec.series.length > 1) out.push(...legend(spec.series.map((s) => s.name)));
   out.push('</svg>');
   return `${out.join('\n')}\n`;

@@ -406,7 +406,7 @@ export function decodeTensorMap(bytes: Uint8Array, opts?: DecodeOptions): Update
     const nameAt = reader.take(nameLength, 'a name');
     let name: string;
     try {
-      name = utf8Strict.decode(message.subarray(nameAt, nameAt + nameLength));
+      name = utf8Strict.decode(message.slice(nameAt, nameAt + nameLength)); // slice: TextDecoder refuses shared memory
     } catch (cause) {
       throw new CodecError('CORRUPT', `entry ${e}: name is not valid UTF-8`, { cause });
     }

@@ -362,6 +362,15 @@ describe('tensor codec: bad input', () => {
     expect(expectCodecError(() => decodeTensorMap(ok), 'CORRUPT').message).toMatch(/index 9 out of range/);
   });
 
+  it('refuses to encode a tensor past 2^32 - 1 elements, before allocating', () => {
+    const huge: UpdateMap = new Map([
+      ['h', { dtype: 'uint8', shape: [65536, 65537], data: new Uint8Array(1) }],
+    ]);
+    expect(expectCodecError(() => encodeTensorMap(huge), 'TOO_LARGE').message).toMatch(
+      /"h": 4295032832 elements/,
+    );
+  });
+
   it('refuses tensors whose data and shape disagree, and bad options', () => {
     const wrong: UpdateMap = new Map([['w', { dtype: 'float32', shape: [3], data: new Float32Array(2) }]]);
     expectCodecError(() => encodeTensorMap(wrong), 'INVALID');
