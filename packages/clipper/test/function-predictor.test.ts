@@ -1,16 +1,6 @@
 import { VirtualClock } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
-import { ContainerError } from '../src/errors.js';
 import { FunctionPredictor } from '../src/function-predictor.js';
-
-async function rejection(p: Promise<unknown>): Promise<ContainerError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ContainerError);
-  return err as ContainerError;
-}
 
 describe('FunctionPredictor', () => {
   it('answers a batch with the function, once per batch, in order', async () => {
@@ -35,9 +25,9 @@ describe('FunctionPredictor', () => {
 
   it('fails a wrong number of outputs with BAD_OUTPUT and passes the function’s own errors through', async () => {
     const short = new FunctionPredictor((xs: readonly number[]) => xs.slice(1));
-    expect((await rejection(short.predict([1, 2]))).code).toBe('BAD_OUTPUT');
+    await expect(short.predict([1, 2])).rejects.toMatchObject({ name: 'ContainerError', code: 'BAD_OUTPUT' });
     const notArray = new FunctionPredictor(() => 'nope' as unknown as string[]);
-    expect((await rejection(notArray.predict([1]))).message).toMatch(/1 inputs with string/);
+    await expect(notArray.predict([1])).rejects.toThrow(/1 inputs with string/);
 
     const boom = new Error('model exploded');
     const throwing = new FunctionPredictor<number, number>(() => {
@@ -57,8 +47,7 @@ describe('FunctionPredictor', () => {
       { timeoutMs: 50, clock },
     );
     expect(await clock.run(() => p.predict([10]))).toEqual([10]);
-    const err = await clock.run(() => rejection(p.predict([100])));
-    expect(err.code).toBe('TIMEOUT');
+    await expect(clock.run(() => p.predict([100]))).rejects.toMatchObject({ code: 'TIMEOUT' });
     expect(clock.now()).toBeLessThan(200);
   });
 
@@ -75,18 +64,18 @@ describe('FunctionPredictor', () => {
       },
       { onDispose: () => void closed++ },
     );
-    const inFlight = rejection(p.predict([1]));
+    const inFlight = expect(p.predict([1])).rejects.toMatchObject({ code: 'DISPOSED' });
     await p.dispose();
     await p.dispose();
     release();
-    expect((await inFlight).code).toBe('DISPOSED');
-    expect((await rejection(p.predict([1]))).code).toBe('DISPOSED');
+    await inFlight;
+    await expect(p.predict([1])).rejects.toMatchObject({ code: 'DISPOSED' });
     expect(closed).toBe(1);
   });
 
   it('refuses a non-array batch with BAD_INPUT and a bad timeout at construction', async () => {
     const p = new FunctionPredictor((xs: readonly number[]) => xs);
-    expect((await rejection(p.predict(5 as unknown as number[]))).code).toBe('BAD_INPUT');
+    await expect(p.predict(5 as unknown as number[])).rejects.toMatchObject({ code: 'BAD_INPUT' });
     expect(() => new FunctionPredictor((xs: readonly number[]) => xs, { timeoutMs: -1 })).toThrow(RangeError);
   });
 });
