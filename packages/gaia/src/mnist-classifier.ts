@@ -10,6 +10,7 @@ import {
   TF_BACKENDS,
   type Tf,
   tensor,
+  toTf,
 } from '@geoml/core';
 import { z } from 'zod';
 import { EpochSampler, shardData } from './data-split.js';
@@ -113,7 +114,9 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
     tfPromise ??= loadTf(o.backend ? { backend: o.backend } : {});
     return (await tfPromise).tf;
   };
-  const weightsOf = (params: TensorMap) => paramShapes.map(([name, shape]) => paramData(params, name, shape));
+  /** The parameters in layer order, checked against the expected names and shapes. */
+  const weightsOf = (params: TensorMap) =>
+    paramShapes.map(([name, shape]) => tensor('float32', shape, paramData(params, name, shape)));
 
   /** Logits of `x` under weights `w` (kernel, bias, kernel, bias, …). */
   const forward = (tf: Tf, x: TfTensor, w: readonly TfTensor[]): TfTensor => {
@@ -145,9 +148,7 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
       const lr =
         o.lrDecaySteps > 0 ? o.learningRate / Math.sqrt(1 + batch.step / o.lrDecaySteps) : o.learningRate;
       const steps = tf.tidy(() => {
-        const w = weights.map((data, i) =>
-          tf.tensor(data, (paramShapes[i] as (typeof paramShapes)[number])[1]),
-        );
+        const w = weights.map((t) => toTf(tf, t));
         const x = tf.tensor2d(batch.images, [n, MNIST_PIXELS]);
         const y = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), 10);
         const loss = (...ws: TfTensor[]) => tf.losses.softmaxCrossEntropy(y, forward(tf, x, ws)) as TfTensor;
@@ -168,9 +169,7 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
       const weights = weightsOf(params);
       const tf = await tfjs();
       const predicted = tf.tidy(() => {
-        const w = weights.map((data, i) =>
-          tf.tensor(data, (paramShapes[i] as (typeof paramShapes)[number])[1]),
-        );
+        const w = weights.map((t) => toTf(tf, t));
         const x = tf.tensor2d(test.images, [test.labels.length, MNIST_PIXELS]);
         return tf.argMax(forward(tf, x, w), 1);
       });
@@ -200,9 +199,7 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
       h = layer.apply(h) as typeof input;
     }
     const layers = tf.model({ inputs: input, outputs: h, name: 'mnist_mlp' });
-    const values = weights.map((data, i) =>
-      tf.tensor(data, (paramShapes[i] as (typeof paramShapes)[number])[1]),
-    );
+    const values = weights.map((t) => toTf(tf, t));
     try {
       layers.setWeights(values);
     } finally {

@@ -88,7 +88,10 @@ describe('MNIST classifier workload (real digits, tfjs MLP)', () => {
     for (const f of ownSliceFraction(w.shards(3, 1, 'iid'), w.trainLabels, 3)) expect(f).toBeLessThan(0.6);
     const classes = (split: 'iid' | 'skewed') => {
       const counts = new Array<number>(10).fill(0);
-      for (const i of w.shards(5, 1, split)[0]?.[0]?.items ?? []) counts[w.trainLabels[i] as number]++;
+      for (const i of w.shards(5, 1, split)[0]?.[0]?.items ?? []) {
+        const label = w.trainLabels[i] as number;
+        counts[label] = (counts[label] ?? 0) + 1;
+      }
       return counts.filter((c) => c > 0.05 * 600).length;
     };
     expect(classes('skewed')).toBeLessThanOrEqual(3);
