@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
 import { TransportError } from './errors.js';
+import type { NatsStoreContext } from './nats-kv.js';
 import type { BlobInfo, BlobStore } from './transport.js';
 
 const DIGEST_PREFIX = 'SHA-256=';
@@ -31,8 +32,12 @@ export class NatsBlobStore implements BlobStore {
   constructor(
     readonly bucket: string,
     private readonly os: ObjectStore,
-    private readonly mapError: (err: unknown, what: string) => TransportError,
+    private readonly context: NatsStoreContext,
   ) {}
+
+  private mapError(err: unknown, what: string): TransportError {
+    return this.context.fail(err, what);
+  }
 
   private toInfo(info: ObjectInfo, data?: Uint8Array): BlobInfo {
     return { bucket: this.bucket, name: info.name, size: info.size, sha256: hexSha256(info, data) };
@@ -40,6 +45,7 @@ export class NatsBlobStore implements BlobStore {
 
   async put(name: string, data: Uint8Array): Promise<BlobInfo> {
     validateName(name);
+    this.context.ensureOpen(`blobs ${this.bucket}: put '${name}'`);
     try {
       return this.toInfo(await this.os.putBlob({ name }, data), data);
     } catch (err) {
@@ -49,6 +55,7 @@ export class NatsBlobStore implements BlobStore {
 
   async get(name: string): Promise<Uint8Array | null> {
     validateName(name);
+    this.context.ensureOpen(`blobs ${this.bucket}: get '${name}'`);
     try {
       return await this.os.getBlob(name);
     } catch (err) {
@@ -58,6 +65,7 @@ export class NatsBlobStore implements BlobStore {
 
   async info(name: string): Promise<BlobInfo | null> {
     validateName(name);
+    this.context.ensureOpen(`blobs ${this.bucket}: info '${name}'`);
     try {
       const info = await this.os.info(name);
       return info && !info.deleted ? this.toInfo(info) : null;
@@ -68,6 +76,7 @@ export class NatsBlobStore implements BlobStore {
 
   async delete(name: string): Promise<boolean> {
     validateName(name);
+    this.context.ensureOpen(`blobs ${this.bucket}: delete '${name}'`);
     try {
       const info = await this.os.info(name);
       if (!info || info.deleted) return false;
@@ -79,6 +88,7 @@ export class NatsBlobStore implements BlobStore {
   }
 
   async list(): Promise<BlobInfo[]> {
+    this.context.ensureOpen(`blobs ${this.bucket}: list`);
     try {
       const all = await this.os.list();
       return all

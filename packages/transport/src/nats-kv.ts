@@ -5,6 +5,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { type KV, KvWatchInclude, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import { TransportError } from './errors.js';
+import { sharedIterable } from './nats-iterator.js';
 import type { KvEntry, KvStore, KvWatch, KvWatchOptions } from './transport.js';
 
 const validBucket = /^[-\w]+$/;
@@ -60,18 +61,33 @@ function kvError(err: unknown, what: string, mapOther: (err: unknown) => Transpo
   return mapOther(err);
 }
 
+/** What a kv or blob store needs from the connection it belongs to. */
+export interface NatsStoreContext {
+  /** Throws `CLOSED` once the connection is closed. */
+  ensureOpen(what: string): void;
+  /** Maps a client error to a `TransportError`. */
+  fail(err: unknown, what: string): TransportError;
+}
+
 export class NatsKvStore implements KvStore {
   constructor(
     readonly bucket: string,
     private readonly kv: KV,
-    private readonly mapError: (err: unknown, what: string) => TransportError,
+    private readonly context: NatsStoreContext,
   ) {}
 
   private fail(err: unknown, what: string): TransportError {
-    return kvError(err, `kv ${this.bucket}: ${what}`, (e) => this.mapError(e, `kv ${this.bucket}: ${what}`));
+    return kvError(err, `kv ${this.bucket}: ${what}`, (e) =>
+      this.context.fail(e, `kv ${this.bucket}: ${what}`),
+    );
+  }
+
+  private open(what: string): void {
+    this.context.ensureOpen(`kv ${this.bucket}: ${what}`);
   }
 
   async get(key: string): Promise<KvEntry | null> {
+    this.open(`get '${key}'`);
     validateKey(key, false);
     try {
       const e = await this.kv.get(key);
@@ -82,6 +98,7 @@ export class NatsKvStore implements KvStore {
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
+    this.open(`put '${key}'`);
     validateKey(key, false);
     try {
       return await this.kv.put(key, value);
@@ -91,6 +108,7 @@ export class NatsKvStore implements KvStore {
   }
 
   async update(key: string, value: Uint8Array, previousRevision: number): Promise<number> {
+    this.open(`update '${key}'`);
     validateKey(key, false);
     if (!Number.isInteger(previousRevision) || previousRevision < 0) {
       throw new TransportError(
@@ -108,6 +126,7 @@ export class NatsKvStore implements KvStore {
   }
 
   async delete(key: string): Promise<void> {
+    this.open(`delete '${key}'`);
     validateKey(key, false);
     try {
       await this.kv.delete(key);
@@ -117,6 +136,7 @@ export class NatsKvStore implements KvStore {
   }
 
   async keys(filter?: string): Promise<string[]> {
+    this.open('keys');
     if (filter !== undefined) validateKey(filter, true);
     try {
       const it = await this.kv.keys(filter ?? '>');
@@ -129,6 +149,7 @@ export class NatsKvStore implements KvStore {
   }
 
   async watch(options: KvWatchOptions = {}): Promise<KvWatch> {
+    this.open('watch');
     const key = options.key ?? '>';
     validateKey(key, true);
     const include = options.includeHistory === false ? KvWatchInclude.UpdatesOnly : KvWatchInclude.LastValue;
@@ -143,15 +164,15 @@ export class NatsKvStore implements KvStore {
     } catch (err) {
       throw this.fail(err, `watch '${key}'`);
     }
+    const entries = sharedIterable(
+      it,
+      // The initial snapshot holds live keys only; deletes are news once watching.
+      (e) => (e.revision <= snapshotEnd && e.operation !== 'PUT' ? undefined : toEntry(e)),
+      () => it.stop(),
+    );
     return {
       stop: () => it.stop(),
-      async *[Symbol.asyncIterator]() {
-        for await (const e of it) {
-          // The initial snapshot holds live keys only; deletes are news once watching.
-          if (e.revision <= snapshotEnd && e.operation !== 'PUT') continue;
-          yield toEntry(e);
-        }
-      },
+      [Symbol.asyncIterator]: () => entries[Symbol.asyncIterator](),
     };
   }
 }

@@ -24,7 +24,8 @@ import {
 import { z } from 'zod';
 import { TransportError } from './errors.js';
 import { NatsBlobStore } from './nats-blobs.js';
-import { NatsKvStore, validateBucketName } from './nats-kv.js';
+import { sharedIterable } from './nats-iterator.js';
+import { NatsKvStore, type NatsStoreContext, validateBucketName } from './nats-kv.js';
 import { StatusFeed } from './nats-status.js';
 import { validateQueue, validateSubject } from './subject.js';
 import type {
@@ -122,8 +123,12 @@ export function mapNatsError(err: unknown, what: string): TransportError {
   }
   if (err instanceof errors.NoRespondersError) return fail('NO_RESPONDERS', 'no responders');
   if (err instanceof errors.TimeoutError) return fail('TIMEOUT', 'timed out');
-  if (err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError) {
-    return fail('CLOSED', 'the transport is closed');
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    // A request pending when its connection closes fails with RequestError 'connection closed'.
+    const closing = e instanceof errors.RequestError && e.message === 'connection closed';
+    if (closing || e instanceof errors.ClosedConnectionError || e instanceof errors.DrainingConnectionError) {
+      return fail('CLOSED', 'the transport is closed');
+    }
   }
   if (err instanceof errors.InvalidSubjectError) return fail('BAD_SUBJECT', message);
   if (message.includes('max_payload')) return fail('TOO_LARGE', message);
@@ -173,23 +178,29 @@ class NatsTransportMsg implements Msg {
 class NatsTransportSubscription implements Subscription {
   readonly closed: Promise<void>;
   private ended!: () => void;
+  private readonly messages: AsyncIterable<Msg>;
   constructor(
     private readonly sub: NatsSub,
     readonly subject: string,
-    private readonly checkSize: (bytes: number, what: string) => void,
+    checkSize: (bytes: number, what: string) => void,
   ) {
     // nats.js settles `closed` only once an iterator has consumed everything; ours ends at unsubscribe.
     this.closed = Promise.race([
       sub.closed.then(() => undefined),
       new Promise<void>((r) => (this.ended = r)),
     ]);
+    this.messages = sharedIterable(
+      sub,
+      (m) => new NatsTransportMsg(m, checkSize),
+      () => this.unsubscribe(),
+    );
   }
   unsubscribe(): void {
     if (!this.sub.isClosed()) this.sub.unsubscribe();
     this.ended();
   }
-  async *[Symbol.asyncIterator](): AsyncIterator<Msg> {
-    for await (const m of this.sub) yield new NatsTransportMsg(m, this.checkSize);
+  [Symbol.asyncIterator](): AsyncIterator<Msg> {
+    return this.messages[Symbol.asyncIterator]();
   }
 }
 
@@ -262,6 +273,20 @@ export class NatsTransport implements Transport {
     return new NatsTransport(nc, o.region, o.requestTimeoutMs);
   }
 
+  /** What the kv and blob stores need from their connection. */
+  private readonly context: NatsStoreContext = {
+    ensureOpen: (what) => this.ensureOpen(what),
+    fail: (err, what) => this.fail(err, what),
+  };
+
+  /** Maps a client error; any failure once the connection is closed is `CLOSED`. */
+  private fail(err: unknown, what: string): TransportError {
+    if (!(err instanceof TransportError) && this.nc.isClosed()) {
+      return new TransportError('CLOSED', `${what}: the transport is closed`, { cause: err });
+    }
+    return mapNatsError(err, what);
+  }
+
   /** Largest message payload the connected server accepts, in bytes. */
   get maxPayload(): number {
     return this.nc.info?.max_payload ?? 1024 * 1024;
@@ -281,9 +306,13 @@ export class NatsTransport implements Transport {
     if (options?.reply !== undefined) validateSubject(options.reply, false, 'reply subject');
     this.checkSize(data.length, `publish to ${subject}`);
     try {
-      this.nc.publish(subject, data, { headers: toNatsHeaders(options?.headers), reply: options?.reply });
+      // nats.js queues the caller's buffer until the next flush; copy so later changes cannot leak out.
+      this.nc.publish(subject, data.slice(), {
+        headers: toNatsHeaders(options?.headers),
+        reply: options?.reply,
+      });
     } catch (err) {
-      throw mapNatsError(err, `publish to ${subject}`);
+      throw this.fail(err, `publish to ${subject}`);
     }
   }
 
@@ -295,7 +324,7 @@ export class NatsTransport implements Transport {
       const sub = this.nc.subscribe(subject, { queue: options?.queue, max: options?.max });
       return new NatsTransportSubscription(sub, subject, this.checkSize);
     } catch (err) {
-      throw mapNatsError(err, `subscribe to ${subject}`);
+      throw this.fail(err, `subscribe to ${subject}`);
     }
   }
 
@@ -310,11 +339,11 @@ export class NatsTransport implements Transport {
       });
       return new NatsTransportMsg(m, this.checkSize);
     } catch (err) {
-      throw mapNatsError(err, `request to ${subject}`);
+      throw this.fail(err, `request to ${subject}`);
     }
   }
 
-  kv(bucket: string, options?: KvOptions): Promise<KvStore> {
+  async kv(bucket: string, options?: KvOptions): Promise<KvStore> {
     validateBucketName(bucket, 'kv bucket');
     const { history } = parseConfig(kvOptionsSchema, options ?? {}, `kv(${bucket}) options`);
     this.ensureOpen(`kv ${bucket}`);
@@ -322,10 +351,10 @@ export class NatsTransport implements Transport {
     if (!store) {
       // An existing bucket is opened as it is; `history` only applies when this call creates it.
       store = new Kvm(this.nc).create(bucket, { history }).then(
-        (kv) => new NatsKvStore(bucket, kv, mapNatsError),
+        (kv) => new NatsKvStore(bucket, kv, this.context),
         (err) => {
           this.kvs.delete(bucket);
-          throw mapNatsError(err, `kv ${bucket}`);
+          throw this.fail(err, `kv ${bucket}`);
         },
       );
       this.kvs.set(bucket, store);
@@ -333,16 +362,16 @@ export class NatsTransport implements Transport {
     return store;
   }
 
-  blobs(bucket: string): Promise<BlobStore> {
+  async blobs(bucket: string): Promise<BlobStore> {
     validateBucketName(bucket, 'blob bucket');
     this.ensureOpen(`blobs ${bucket}`);
     let store = this.stores.get(bucket);
     if (!store) {
       store = new Objm(this.nc).create(bucket).then(
-        (os) => new NatsBlobStore(bucket, os, mapNatsError),
+        (os) => new NatsBlobStore(bucket, os, this.context),
         (err) => {
           this.stores.delete(bucket);
-          throw mapNatsError(err, `blobs ${bucket}`);
+          throw this.fail(err, `blobs ${bucket}`);
         },
       );
       this.stores.set(bucket, store);
@@ -355,7 +384,7 @@ export class NatsTransport implements Transport {
     try {
       await this.nc.flush();
     } catch (err) {
-      throw mapNatsError(err, 'flush');
+      throw this.fail(err, 'flush');
     }
   }
 
@@ -364,11 +393,12 @@ export class NatsTransport implements Transport {
   }
 
   async drain(): Promise<void> {
-    if (this.nc.isClosed() || this.nc.isDraining()) return this.close();
+    this.ensureOpen('drain');
+    if (this.nc.isDraining()) return this.nc.closed().then(() => undefined);
     try {
       await this.nc.drain();
     } catch (err) {
-      throw mapNatsError(err, 'drain');
+      throw this.fail(err, 'drain');
     }
   }
 

@@ -32,8 +32,12 @@ describe('NatsTransport across server restarts', () => {
     open.push(sub, pub);
 
     const events: TransportStatus['type'][] = [];
+    const pubEvents: TransportStatus['type'][] = [];
     void (async () => {
       for await (const s of sub.status()) events.push(s.type);
+    })();
+    void (async () => {
+      for await (const s of pub.status()) pubEvents.push(s.type);
     })();
     const received: string[] = [];
     const subscription = sub.subscribe('updates.>');
@@ -51,6 +55,7 @@ describe('NatsTransport across server restarts', () => {
     await server.restart();
     expect(server.port).toBe(port);
     await until(() => events.includes('reconnect'), 'a reconnect event');
+    await until(() => pubEvents.includes('reconnect'), 'the publisher to reconnect');
     await pub.flush();
     await sub.flush();
 

@@ -4,6 +4,7 @@ import { TransportError } from '../src/errors.js';
 import { type NatsServer, startNatsServer } from '../src/nats-server.js';
 import { NatsTransport } from '../src/nats-transport.js';
 import type { Msg } from '../src/transport.js';
+import { describeConformance } from './conformance.js';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -21,6 +22,15 @@ async function nextWithin<T>(it: AsyncIterator<T>, ms = 5000): Promise<T> {
     clearTimeout(timer);
   }
 }
+
+// The shared suite against a real JetStream server. max_payload is raised so the suite's large messages fit.
+describeConformance('NatsTransport (spawned nats-server)', async () => {
+  const server = await startNatsServer({ jetstream: true });
+  return {
+    connect: (region?: string) => NatsTransport.connect({ servers: server.url, region: region ?? 'local' }),
+    teardown: () => server.close(),
+  };
+});
 
 function serve(t: NatsTransport, subject: string, handler: (m: Msg) => void, queue?: string) {
   const sub = t.subscribe(subject, { queue });
@@ -110,8 +120,8 @@ describe('NatsTransport against a spawned JetStream nats-server', () => {
     expect(() => a.publish('a.*', bytes('x'))).toThrow(/wildcards/);
     expect(() => a.subscribe('a..b')).toThrow(/empty token/);
     expect(() => a.subscribe('a.>', { queue: 'bad queue' })).toThrow(TransportError);
-    expect(() => a.kv('bad.bucket')).toThrow(/kv bucket name 'bad.bucket' is invalid/);
-    expect(() => a.blobs('bad bucket')).toThrow(/blob bucket name/);
+    await expect(a.kv('bad.bucket')).rejects.toThrow(/kv bucket name 'bad.bucket' is invalid/);
+    await expect(a.blobs('bad bucket')).rejects.toThrow(/blob bucket name/);
     const kv = await a.kv('names');
     await expect(kv.put('bad key', bytes('x'))).rejects.toMatchObject({ code: 'BAD_SUBJECT' });
     await expect(kv.get('.leading')).rejects.toMatchObject({ code: 'BAD_SUBJECT' });
