@@ -11,6 +11,19 @@ export {
   type ResolvedArtifact,
 } from './model-registry.js';
 export type { ModelWatch, ModelWatchOptions } from './model-registry-watch.js';
+export {
+  type NatsCluster,
+  type NatsClusterOptions,
+  type Supercluster,
+  type SuperclusterOptions,
+  startNatsCluster,
+  startSupercluster,
+  type WanLinkSpec,
+  type WanRoute,
+} from './nats-cluster.js';
+export type { NatsConf, NatsConfValue } from './nats-conf.js';
+export { type NatsServer, type NatsServerOptions, startNatsServer } from './nats-server.js';
+export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
 export type { Network } from './network.js';
 export {
   EC2_11_REGIONS,
@@ -50,3 +63,4 @@ export type {
   Transport,
   TransportStatus,
 } from './transport.js';
+export { type WanDirectionStats, WanProxy, type WanProxyOptions, type WanProxyStats } from './wan-proxy.js';
