@@ -208,8 +208,40 @@ function allocateMessage(size: number): Uint8Array {
  */
 export function encodeTensorMap(map: UpdateMap, opts?: EncodeOptions): Uint8Array {
   assertHost();
-  const { plans, directory, total } = plan(map, opts);
-  const out = allocateMessage(total);
+  const layout = plan(map, opts);
+  const out = allocateMessage(layout.total);
+  writeMessage(out, layout);
+  return out;
+}
+
+/**
+ * Encodes like `encodeTensorMap`, but into `target` at `offset` (which must lie on an 8-byte boundary of the
+ * underlying memory), so that a caller framing the message with its own header needs one allocation, not
+ * two. Returns the offset just past the message. `CodecError` `INVALID` when misaligned or too small.
+ */
+export function encodeTensorMapInto(
+  map: UpdateMap,
+  target: Uint8Array,
+  offset: number,
+  opts?: EncodeOptions,
+): number {
+  assertHost();
+  const layout = plan(map, opts);
+  if (!Number.isInteger(offset) || offset < 0 || (target.byteOffset + offset) % 8 !== 0) {
+    throw new CodecError('INVALID', `offset ${offset} is not on an 8-byte boundary of the target's memory`);
+  }
+  if (target.length - offset < layout.total) {
+    throw new CodecError(
+      'INVALID',
+      `message needs ${layout.total} bytes at offset ${offset}; the target has ${Math.max(0, target.length - offset)}`,
+    );
+  }
+  writeMessage(target.subarray(offset, offset + layout.total), layout);
+  return offset + layout.total;
+}
+
+/** Writes a planned message into `out`, which is exactly `total` bytes long and 8-byte aligned. */
+function writeMessage(out: Uint8Array, { plans, directory, total }: ReturnType<typeof plan>): void {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint32(0, MAGIC, true);
   view.setUint16(4, VERSION, true);
@@ -260,7 +292,6 @@ export function encodeTensorMap(map: UpdateMap, opts?: EncodeOptions): Uint8Arra
     data = zeroPad(out, data + p.valueBytes);
   }
   view.setUint32(20, crc32(out, HEADER_BYTES, HEADER_BYTES + directory, crc32(out, 0, 20)), true);
-  return out;
 }
 
 function zeroPad(out: Uint8Array, end: number): number {

@@ -45,6 +45,7 @@ export {
   type Encoding,
   encodedSize,
   encodeTensorMap,
+  encodeTensorMapInto,
 } from './codec.js';
 export { parseConfig } from './config.js';
 export { fromOrt, fromTf, toOrt, toTf } from './convert.js';

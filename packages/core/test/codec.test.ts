@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTensorMap, encodedSize, encodeTensorMap } from '../src/codec.js';
+import { decodeTensorMap, encodedSize, encodeTensorMap, encodeTensorMapInto } from '../src/codec.js';
 import { CodecError } from '../src/errors.js';
 import { FP16_MAX, fromHalf, toHalf } from '../src/fp16.js';
 import { createRng, type Rng } from '../src/rng.js';
@@ -127,6 +127,26 @@ describe('tensor codec: round trips', () => {
       ['', { dtype: 'bool', shape: [1], data: new Uint8Array([1]) }],
     ]);
     expect(plain(decodeTensorMap(encodeTensorMap(map)))).toEqual(plain(map));
+  });
+
+  it('encodes into a buffer after its own header, byte for byte as encodeTensorMap', () => {
+    const rng = createRng(11);
+    const map = randomMap(rng);
+    map.set('x', { dtype: 'float32', shape: [4], data: new Float32Array([1, 2, 3, 4]) });
+    const alone = encodeTensorMap(map, { encoding: 'fp16' });
+    const framed = new Uint8Array(16 + encodedSize(map, { encoding: 'fp16' }) + 8);
+    framed.fill(0xee);
+    expect(encodeTensorMapInto(map, framed, 16, { encoding: 'fp16' })).toBe(16 + alone.length);
+    expect(framed.subarray(16, 16 + alone.length)).toEqual(alone);
+    expect(framed[15]).toBe(0xee);
+    expect(framed[16 + alone.length]).toBe(0xee);
+    expect(plain(decodeTensorMap(framed.subarray(16, 16 + alone.length)))).toEqual(
+      plain(decodeTensorMap(alone)),
+    );
+    expect(expectCodecError(() => encodeTensorMapInto(map, framed, 12), 'INVALID').message).toMatch(/8-byte/);
+    expect(expectCodecError(() => encodeTensorMapInto(map, framed, 24), 'INVALID').message).toMatch(
+      /needs \d+ bytes at offset 24/,
+    );
   });
 
   it('keeps the order of the map', () => {
