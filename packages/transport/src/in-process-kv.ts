@@ -96,6 +96,8 @@ export interface KvOwner {
   /** Registers a callback run when the connection closes; returns its remover. */
   onClose(callback: () => void): () => void;
   readonly pendingLimit: number;
+  /** Reports a problem on the connection's status stream. */
+  report(error: Error): void;
 }
 
 function copyEntry(entry: KvEntry): KvEntry {
@@ -161,7 +163,16 @@ export class InProcessKvStore implements KvStore {
       for (const entry of this.store.snapshot(tokens)) queue.push(copyEntry(entry));
     }
     const unwatch = this.store.watch((entry) => {
-      if (matchTokens(tokens, entry.key.split('.'))) queue.push(copyEntry(entry));
+      if (!matchTokens(tokens, entry.key.split('.'))) return;
+      if (!queue.push(copyEntry(entry)) && !queue.isEnded) {
+        this.owner.report(
+          new TransportError(
+            'TOO_LARGE',
+            `slow consumer: kv watch of ${this.store.name}/${pattern} holds ${queue.size} unread entries; ` +
+              `dropped revision ${entry.revision}`,
+          ),
+        );
+      }
     });
     const removeCloser = this.owner.onClose(() => stop());
     stop = () => {

@@ -30,6 +30,7 @@ export {
   type Ec2Region,
   ec2BandwidthMbps,
   ec2RoundTripMs,
+  lanMbpsForRegime,
   type ProfileName,
   type ProfileOptions,
   profileOptionsSchema,

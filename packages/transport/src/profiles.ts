@@ -168,3 +168,21 @@ export function topologyProfile(name: ProfileName, options: ProfileOptions = {})
   }
   return topology;
 }
+
+/**
+ * The LAN bandwidth (Mbit/s) that puts a benchmark in the paper's regime (reference/gaia.md §4.2): one
+ * push of `modelBytes` over the worst WAN link (LAN/60) takes `worstPushSteps` local compute steps of
+ * `stepMs` each (20–50 in the paper's setting). Pass the result as `lanMbps` to `topologyProfile`.
+ */
+export function lanMbpsForRegime(modelBytes: number, stepMs: number, worstPushSteps = 30): number {
+  for (const [name, value] of [
+    ['modelBytes', modelBytes],
+    ['stepMs', stepMs],
+    ['worstPushSteps', worstPushSteps],
+  ] as const) {
+    if (!(Number.isFinite(value) && value > 0))
+      throw new RangeError(`${name} must be positive, got ${value}`);
+  }
+  const worstMbps = (modelBytes * 8) / (worstPushSteps * stepMs * 1000);
+  return worstMbps / MIN_WAN_TO_LAN;
+}

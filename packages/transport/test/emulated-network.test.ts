@@ -6,7 +6,13 @@ import { createRng } from '../../core/src/rng.js';
 import { VirtualClock } from '../../core/src/virtual-clock.js';
 import { EmulatedNetwork } from '../src/emulated-network.js';
 import { InProcessHub } from '../src/in-process-hub.js';
-import { EC2_11_REGIONS, ec2RoundTripMs, type ProfileName, topologyProfile } from '../src/profiles.js';
+import {
+  EC2_11_REGIONS,
+  ec2RoundTripMs,
+  lanMbpsForRegime,
+  type ProfileName,
+  topologyProfile,
+} from '../src/profiles.js';
 import type { Topology } from '../src/topology.js';
 import type { Lane, Msg } from '../src/transport.js';
 
@@ -322,6 +328,19 @@ describe('network profiles', () => {
       tokyo: { bandwidthMbps: 1000, latencyMs: 0.25 },
       seoul: { bandwidthMbps: 1000, latencyMs: 0.25 },
     });
+  });
+
+  it('sizes the LAN so a model push over the worst link costs the asked number of compute steps', async () => {
+    const modelBytes = 4 * 100_000;
+    const lanMbps = lanMbpsForRegime(modelBytes, 5, 30);
+    const clock = new VirtualClock();
+    const network = new EmulatedNetwork({ topology: topologyProfile('ss', { lanMbps }), clock });
+    const ms = await clock.run(async () => {
+      await network.transmit('singapore', 'sao-paulo', modelBytes, 'data');
+      return clock.now();
+    });
+    expect(ms - 328.1 / 2).toBeCloseTo(30 * 5, 6);
+    expect(() => lanMbpsForRegime(0, 5)).toThrow(RangeError);
   });
 
   it('refuses bad profile names and options with ConfigError', () => {
