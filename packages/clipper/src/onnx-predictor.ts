@@ -49,7 +49,7 @@ type Settings = z.output<typeof onnxPredictorConfigSchema>;
 /** A model as bytes (e.g. from the model registry) or as a path to a `.onnx` file. */
 export type OnnxModelSource = Uint8Array | string;
 
-/** Test hook (not public API): the next batch's worker exits while holding it. */
+/** Test hook (not public API): the next batch's worker exits, or throws uncaught, while holding it. */
 export const CRASH_NEXT_RUN: unique symbol = Symbol('crashNextRun');
 
 type Query = Record<string, Tensor>;
@@ -121,10 +121,12 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private disposed = false;
-  private crashNext = false;
+  private crashNext: 'exit' | 'throw' | undefined;
   private specs: InputSpec[] = [];
   private outputs: string[] = [];
   private restartCount = 0;
+  /** Every worker not yet exited (the current one and retired ones finishing a batch), with its exit. */
+  private readonly alive = new Map<Worker, Promise<void>>();
 
   constructor(config: OnnxPredictorConfig = {}, options: { clock?: Clock } = {}) {
     this.config = parseConfig(onnxPredictorConfigSchema, config, 'onnx predictor config');
@@ -218,8 +220,8 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     const id = this.nextId++;
     const message: Extract<ToWorker, { type: 'run' }> = { type: 'run', id, feeds };
     if (this.crashNext) {
-      this.crashNext = false;
-      message.exit = true;
+      message.crash = this.crashNext;
+      this.crashNext = undefined;
     }
     return new Promise<Query[]>((resolve, reject) => {
       const timer = this.config.runTimeoutMs === undefined ? undefined : new AbortController();
@@ -272,17 +274,20 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     const worker = this.worker;
     this.worker = undefined;
     this.serving = false;
-    if (!worker) return;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    this.retire(worker);
+    if (worker) this.retire(worker);
+    // Also wait for workers retired earlier (after a timeout) that may still be finishing a batch.
+    if (this.alive.size === 0) return;
     const bound = new AbortController();
-    await Promise.race([exited, this.clock.sleep(EXIT_WAIT_MS, bound.signal).catch(() => undefined)]);
+    await Promise.race([
+      Promise.all(this.alive.values()),
+      this.clock.sleep(EXIT_WAIT_MS, bound.signal).catch(() => undefined),
+    ]);
     bound.abort();
   }
 
   /** Test hook: makes the next batch crash its worker. */
-  [CRASH_NEXT_RUN](): void {
-    this.crashNext = true;
+  [CRASH_NEXT_RUN](how: 'exit' | 'throw' = 'exit'): void {
+    this.crashNext = how;
   }
 
   private assertOpen(): void {
@@ -321,6 +326,15 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     });
     worker.on('error', (err) => this.replace(worker, err));
     worker.on('exit', (code) => this.replace(worker, new Error(`worker exited with code ${code}`)));
+    this.alive.set(
+      worker,
+      new Promise<void>((resolve) =>
+        worker.once('exit', () => {
+          this.alive.delete(worker);
+          resolve();
+        }),
+      ),
+    );
     this.worker = worker;
     this.serving = false;
     return worker;

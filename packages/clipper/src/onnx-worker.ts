@@ -20,8 +20,8 @@ export interface WireMeta {
 
 export type ToWorker =
   | { type: 'load'; model: Uint8Array | string; options: Record<string, unknown> }
-  /** `exit` is a test hook: the worker exits while it holds the batch, as a crash would. */
-  | { type: 'run'; id: number; feeds: Record<string, WireTensor>; exit?: boolean }
+  /** `crash` is a test hook: the worker exits, or throws an uncaught error, while it holds the batch. */
+  | { type: 'run'; id: number; feeds: Record<string, WireTensor>; crash?: 'exit' | 'throw' }
   /** Release the session and end the thread; handled between runs, never inside one. */
   | { type: 'exit' };
 
@@ -89,7 +89,13 @@ async function run(msg) {
       const t = msg.feeds[name];
       feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
     }
-    if (msg.exit) process.exit(70);
+    if (msg.crash === 'exit') process.exit(70);
+    if (msg.crash === 'throw') {
+      setImmediate(() => {
+        throw new Error('test crash');
+      });
+      return;
+    }
     const results = await session.run(feeds);
     const outputs = {};
     const transfer = [];

@@ -117,6 +117,18 @@ describe('OnnxPredictor', () => {
     expect(p.restarts).toBe(1);
   });
 
+  it('treats an uncaught error in the worker as a crash too, and recovers again after it', async () => {
+    const p = await predictor(mlpS.bytes);
+    for (const how of ['throw', 'exit'] as const) {
+      p[CRASH_NEXT_RUN](how);
+      const err = await rejection(p.predict([query(1)]));
+      expect(err.code).toBe('CRASHED');
+      expect(err.message).toMatch(how === 'throw' ? /test crash/ : /code 70/);
+      expectReference(await p.predict([query(6)]), [6]);
+    }
+    expect(p.restarts).toBe(2);
+  });
+
   it('answers a malformed batch with BAD_INPUT naming the input, and the worker survives', async () => {
     const p = await predictor(mlpS.bytes);
     const wrongName = await rejection(p.predict([{ pixels: query(1).input as Tensor }]));
