@@ -1,8 +1,8 @@
 /**
  * IEEE 754 half precision (binary16) for the codec's lossy `fp16` encoding of float updates.
  * Encoding rounds to nearest, ties to even; finite values beyond the half range saturate to ±65504
- * (an update turned into ±Infinity would poison the parameters it is added to); NaN and ±Infinity
- * are kept. Relative error of normal values (|x| ≥ 2^-14) is at most 2^-11.
+ * (an update turned into ±Infinity would poison the parameters it is added to); ±Infinity is kept and
+ * NaN stays NaN. Relative error of normal values (|x| ≥ 2^-14) is at most 2^-11.
  */
 
 /** Largest finite half-precision value. */
@@ -17,30 +17,30 @@ export function toHalf(value: number): number {
   return halfOfFloatBits(u32[0]!);
 }
 
+// 2^-1 as float32: adding it to a float32 below 2^-14 lines the half-subnormal bits up with its low mantissa
+// bits, and float32 addition rounds them to nearest even (the magic-number method described by F. Giesen).
+const SUBNORMAL_MAGIC_BITS = 126 << 23;
+const SUBNORMAL_MAGIC = new Float32Array(new Uint32Array([SUBNORMAL_MAGIC_BITS]).buffer)[0]!;
+
 /** The binary16 bit pattern nearest to the float32 whose bit pattern is `x`. */
 function halfOfFloatBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant === 0 ? 0 : 0x200 | (mant >>> 13));
-  const e = exp - 112; // rebias 127 -> 15
-  if (e >= 0x1f) return sign | 0x7bff;
-  if (e <= 0) {
-    // Subnormal half (or zero): value = m * 2^-24 with m < 1024.
-    if (e < -10) return sign;
-    const full = mant | 0x800000;
-    const shift = 14 - e;
-    let half = full >>> shift;
-    const rem = full & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1) === 1)) half++;
-    return sign | half;
+  const abs = x & 0x7fffffff;
+  let half: number;
+  if (abs >= 0x47800000) {
+    // >= 65536: NaN stays (quiet) NaN, Infinity stays, finite values saturate.
+    half = abs > 0x7f800000 ? 0x7e00 : abs === 0x7f800000 ? 0x7c00 : 0x7bff;
+  } else if (abs < 0x38800000) {
+    // Below 2^-14: a half subnormal or zero.
+    u32[0] = abs;
+    f32[0] = f32[0]! + SUBNORMAL_MAGIC;
+    half = u32[0]! - SUBNORMAL_MAGIC_BITS;
+  } else {
+    // Normal: rebias the exponent and round the 13 dropped mantissa bits to nearest, ties to even.
+    half = (abs - 0x38000000 + 0xfff + ((abs >>> 13) & 1)) >>> 13;
+    if (half > 0x7bff) half = 0x7bff; // rounding up past 65504 saturates rather than overflowing
   }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
-  // A carry out of the largest finite value would make Infinity: saturate instead.
-  return sign | (half >= 0x7c00 ? 0x7bff : half);
+  return sign | half;
 }
 
 /** The number a binary16 bit pattern stands for. */

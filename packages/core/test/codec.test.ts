@@ -231,6 +231,9 @@ describe('tensor codec: lossy encodings', () => {
     expect(fromHalf(toHalf(1 + 3 * 2 ** -11))).toBe(1 + 2 ** -9); // tie -> even, upwards
     expect(fromHalf(toHalf(2 ** -24))).toBe(2 ** -24); // smallest subnormal
     expect(fromHalf(toHalf(2 ** -26))).toBe(0);
+    expect(fromHalf(toHalf(2 ** -25))).toBe(0); // subnormal tie -> even (0)
+    expect(fromHalf(toHalf(3 * 2 ** -25))).toBe(2 ** -23); // subnormal tie -> even (2)
+    expect(fromHalf(toHalf(2 ** -14 - 2 ** -26))).toBe(2 ** -14); // rounds up into the normals
     expect(fromHalf(toHalf(1e6))).toBe(FP16_MAX);
     expect(fromHalf(toHalf(-65520))).toBe(-FP16_MAX);
     expect(fromHalf(toHalf(Number.NEGATIVE_INFINITY))).toBe(Number.NEGATIVE_INFINITY);
