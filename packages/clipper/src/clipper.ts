@@ -374,7 +374,11 @@ export class Clipper {
     return this.cache.stats();
   }
 
-  /** Answers every queued query with the default, lets running batches finish, disposes every replica. */
+  /**
+   * Answers every queued query with the default, lets running batches finish (up to `closeGraceMs`),
+   * disposes every replica. On a `VirtualClock`, call it inside `clock.run`: the grace period is that
+   * clock's time, which only moves there.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const schedulers = [...this.models.values()].flatMap((e) => [...e.versions.values()]);

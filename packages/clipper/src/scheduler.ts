@@ -15,6 +15,8 @@ interface Replica {
   readonly inbox: Task[][];
   /** The batch it is executing: at most one per replica. */
   inflight: readonly Task[] | undefined;
+  /** When its batch in flight is predicted to end (clock ms); in the past when idle. */
+  busyUntil: number;
 }
 
 /** A replica's state, for status pages and tests. */
@@ -90,6 +92,7 @@ export class ModelVersionScheduler {
       controller: createBatchController(deployment.batching),
       inbox: [],
       inflight: undefined,
+      busyUntil: 0,
     }));
     this.loops = this.replicas.map((replica) => this.run(replica));
   }
@@ -122,7 +125,7 @@ export class ModelVersionScheduler {
       task.settle(failure('closed', `model ${this.name}:${this.version} is shutting down`));
       return outcome;
     }
-    const admission = this.queue.offer(task as Task, now, this.estimate);
+    const admission = this.queue.offer(task as Task, now, this.admissionEstimate);
     if (!admission.admitted) {
       this.drop(admission.reason, 1);
       task.settle(failure(admission.reason, admission.explanation));
@@ -141,16 +144,34 @@ export class ModelVersionScheduler {
     return this.closing;
   }
 
-  /** Predicted time to serve `ahead` queries and then one more, given current batch sizes and latencies. */
+  /**
+   * Predicted time to serve `ahead` queries and then one more: the replicas first finish their batches in
+   * flight (on average), then serve rounds of batches at their controllers' current sizes.
+   */
   private readonly estimate: CompletionEstimate = (ahead) => {
     const queries = ahead + 1;
+    const now = this.clock.now();
     let capacity = 0;
-    for (const r of this.replicas) capacity += r.controller.current;
+    let busy = 0;
+    for (const r of this.replicas) {
+      capacity += r.controller.current;
+      busy += Math.max(0, r.busyUntil - now);
+    }
     const rounds = Math.ceil(queries / Math.max(1, capacity));
     const perReplica = Math.ceil(queries / this.replicas.length);
     const size = Math.max(1, Math.min(perReplica, Math.ceil(capacity / this.replicas.length)));
     const batchMs = this.latency.predict(size);
-    return batchMs === undefined ? undefined : rounds * batchMs;
+    return batchMs === undefined ? undefined : busy / this.replicas.length + rounds * batchMs;
+  };
+
+  /**
+   * The completion estimate as admission control uses it: stretched by 1 / budgetDecay, the same slack
+   * batches keep. In overload every admitted query sits at the margin, and an unstretched mean would
+   * admit queries that miss half the time, wasting the replica on answers nobody receives.
+   */
+  private readonly admissionEstimate: CompletionEstimate = (ahead) => {
+    const ms = this.estimate(ahead);
+    return ms === undefined ? undefined : ms / this.deployment.budgetDecay;
   };
 
   private async run(replica: Replica): Promise<void> {
@@ -220,6 +241,7 @@ export class ModelVersionScheduler {
     const start = this.clock.now();
     const queueMs = batch.map((t) => start - t.arrivedAt);
     replica.inflight = batch;
+    replica.busyUntil = start + (this.latency.predict(batch.length) ?? 0);
     let outputs: unknown[] | undefined;
     let error: unknown;
     try {
@@ -233,6 +255,7 @@ export class ModelVersionScheduler {
       error = e;
     } finally {
       replica.inflight = undefined;
+      replica.busyUntil = 0;
     }
     const latencyMs = this.clock.now() - start;
     emit(this.metrics, 'batch', {
