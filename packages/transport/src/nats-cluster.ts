@@ -32,12 +32,15 @@ export interface NatsCluster {
   close(): Promise<void>;
 }
 
-/** A WAN link between two regions' gateways, shaped the same way in both directions. */
-export interface WanLinkSpec {
-  between: [string, string];
+/**
+ * A shaped gateway link. `between` shapes both directions alike; `from`/`to` shapes one direction: the
+ * gateway connection `from` dials to `to`, which carries every message published in `from` for `to` (a
+ * directed link of a `Topology` maps to one of these).
+ */
+export type WanLinkSpec = ({ between: [string, string] } | { from: string; to: string }) & {
   bandwidthMbps: number;
   latencyMs: number;
-}
+};
 
 export interface SuperclusterOptions {
   jetstream?: boolean;
@@ -134,6 +137,7 @@ function waitForMetaLeader(server: NatsServer): Promise<void> {
 }
 
 const regionName = /^[A-Za-z0-9_-]+$/;
+const linkShape = { bandwidthMbps: z.number().positive(), latencyMs: z.number().min(0) };
 const superclusterSchema = z.object({
   regions: z
     .array(z.string().regex(regionName, 'region names are letters, digits, _ and -'))
@@ -142,20 +146,41 @@ const superclusterSchema = z.object({
   serversPerRegion: z.number().int().min(1).max(5).default(1),
   wan: z
     .array(
-      z.object({
-        between: z.tuple([z.string(), z.string()]),
-        bandwidthMbps: z.number().positive(),
-        latencyMs: z.number().min(0),
-      }),
+      z.union([
+        z.strictObject({ between: z.tuple([z.string(), z.string()]), ...linkShape }),
+        z.strictObject({ from: z.string(), to: z.string(), ...linkShape }),
+      ]),
     )
     .default([]),
 });
 
+/** The directed gateway links that `wan` asks to shape; refuses unknown regions and duplicates. */
+function directedLinks(wan: z.output<typeof superclusterSchema>['wan'], regions: string[]) {
+  const out: { from: string; to: string; bandwidthMbps: number; latencyMs: number }[] = [];
+  for (const link of wan) {
+    const pairs =
+      'between' in link ? [link.between, [link.between[1], link.between[0]]] : [[link.from, link.to]];
+    for (const [from, to] of pairs as [string, string][]) {
+      for (const r of [from, to]) {
+        if (!regions.includes(r))
+          throw new TransportError('SERVER', `startSupercluster: wan link names unknown region '${r}'`);
+      }
+      if (from === to)
+        throw new TransportError('SERVER', `startSupercluster: wan link from '${from}' to itself`);
+      if (out.some((l) => l.from === from && l.to === to)) {
+        throw new TransportError('SERVER', `startSupercluster: wan link ${from} -> ${to} given twice`);
+      }
+      out.push({ from, to, bandwidthMbps: link.bandwidthMbps, latencyMs: link.latencyMs });
+    }
+  }
+  return out;
+}
+
 /**
  * One cluster per region, joined by gateways. A `system_account` (SYS) is configured because
  * nats-server requires one for JetStream across gateways; clients without credentials land in the
- * APP account (`no_auth_user`), which has JetStream when `jetstream` is set. A gateway pair listed in
- * `wan` is dialled through a `WanProxy` in each direction.
+ * APP account (`no_auth_user`), which has JetStream when `jetstream` is set. Each directed gateway link
+ * listed in `wan` is dialled through its own `WanProxy`.
  */
 export async function startSupercluster(
   regions: string[],
@@ -166,12 +191,7 @@ export async function startSupercluster(
     { regions, serversPerRegion: options.serversPerRegion, wan: options.wan },
     'supercluster',
   );
-  for (const link of spec.wan) {
-    for (const r of link.between) {
-      if (!regions.includes(r))
-        throw new TransportError('SERVER', `startSupercluster: wan link names unknown region '${r}'`);
-    }
-  }
+  const links = directedLinks(spec.wan, regions);
   const per = spec.serversPerRegion;
   const ports = new Map<string, { cluster: number[]; gateway: number[] }>();
   for (const region of regions) {
@@ -183,21 +203,13 @@ export async function startSupercluster(
   const portsOf = (region: string) => ports.get(region) as { cluster: number[]; gateway: number[] };
 
   const routes: WanRoute[] = [];
-  for (const link of spec.wan) {
-    const [a, b] = link.between;
-    for (const [from, to] of [
-      [a, b],
-      [b, a],
-    ] as const) {
-      const target = { host: '127.0.0.1', port: portsOf(to).gateway[0] as number };
-      const proxy = new WanProxy({
-        target,
-        bandwidthMbps: link.bandwidthMbps,
-        latencyMs: link.latencyMs,
-        clock: options.clock,
-      });
-      routes.push({ from, to, proxy });
-    }
+  for (const { from, to, bandwidthMbps, latencyMs } of links) {
+    const target = { host: '127.0.0.1', port: portsOf(to).gateway[0] as number };
+    routes.push({
+      from,
+      to,
+      proxy: new WanProxy({ target, bandwidthMbps, latencyMs, clock: options.clock }),
+    });
   }
   const proxyOf = (from: string, to: string) => routes.find((r) => r.from === from && r.to === to)?.proxy;
 

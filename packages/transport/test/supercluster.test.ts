@@ -17,6 +17,28 @@ async function within(it: AsyncIterator<Msg>, ms: number, pending?: Promise<Iter
   return { result: r, next };
 }
 
+describe('startSupercluster options', () => {
+  it('refuses unknown regions, self links and duplicate links before starting anything', async () => {
+    const link = { bandwidthMbps: 10, latencyMs: 5 };
+    await expect(startSupercluster(['A', 'B'], { wan: [{ between: ['A', 'Z'], ...link }] })).rejects.toThrow(
+      /unknown region 'Z'/,
+    );
+    await expect(startSupercluster(['A', 'B'], { wan: [{ from: 'A', to: 'A', ...link }] })).rejects.toThrow(
+      /to itself/,
+    );
+    await expect(
+      startSupercluster(['A', 'B'], {
+        wan: [
+          { between: ['A', 'B'], ...link },
+          { from: 'B', to: 'A', ...link },
+        ],
+      }),
+    ).rejects.toThrow(/B -> A given twice/);
+    await expect(startSupercluster(['A', 'A'])).rejects.toThrow(/unique/);
+    await expect(startSupercluster(['A b'])).rejects.toThrow(/region names/);
+  });
+});
+
 describe('supercluster of three regions with WAN links to C through WanProxy', () => {
   let sc: Supercluster;
   let a: NatsTransport;
@@ -27,7 +49,8 @@ describe('supercluster of three regions with WAN links to C through WanProxy', (
     sc = await startSupercluster(['A', 'B', 'C'], {
       jetstream: true,
       wan: [
-        { between: ['A', 'C'], bandwidthMbps: BANDWIDTH_MBPS, latencyMs: LATENCY_MS },
+        { from: 'A', to: 'C', bandwidthMbps: BANDWIDTH_MBPS, latencyMs: LATENCY_MS },
+        { from: 'C', to: 'A', bandwidthMbps: BANDWIDTH_MBPS * 2, latencyMs: LATENCY_MS },
         { between: ['B', 'C'], bandwidthMbps: BANDWIDTH_MBPS, latencyMs: LATENCY_MS },
       ],
     });
