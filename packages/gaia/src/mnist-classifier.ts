@@ -7,6 +7,7 @@ import {
   type Quality,
   type Rng,
   type TensorMap,
+  type TensorSpec,
   TF_BACKENDS,
   type Tf,
   tensor,
@@ -15,6 +16,7 @@ import {
 import { z } from 'zod';
 import { EpochSampler, shardData } from './data-split.js';
 import { loadMnistDigits, MNIST_PIXELS } from './mnist-data.js';
+import { encodeOnnxMlp } from './onnx-mlp.js';
 import { paramData } from './params.js';
 import type { DataShard, DataSplit, Workload } from './workload.js';
 
@@ -51,6 +53,9 @@ export interface DigitsBatch {
   readonly step: number;
 }
 
+const INPUT_NAME = 'image';
+const OUTPUT_NAME = 'probabilities';
+
 type TfTensor = ReturnType<Tf['tensor']>;
 /** A tfjs-layers model (`tf.LayersModel`). */
 export type LayersModel = ReturnType<Tf['model']>;
@@ -62,10 +67,17 @@ export interface MnistClassifierWorkload extends Workload<DigitsBatch> {
   /** Names and shapes of the parameters, in layer order (`dense1/kernel`, `dense1/bias`, …). */
   readonly paramShapes: ReadonlyArray<readonly [string, readonly number[]]>;
   /**
-   * The MLP as a tfjs-layers model with these weights: input `image` [batch, 784], output the softmax
-   * probabilities [batch, 10] of the last layer. The caller disposes it.
+   * The MLP as a tfjs-layers model with these weights: input `image` [batch, 784], output
+   * `probabilities` [batch, 10] (softmax of the last layer). The caller disposes it.
    */
   toLayersModel(params: TensorMap): Promise<LayersModel>;
+  /**
+   * The MLP as an ONNX model (opset 13: MatMul, Add, Relu, Softmax) with these weights, same input and
+   * output names and shapes as `toLayersModel`; ready for an `onnx` artifact.
+   */
+  toOnnx(params: TensorMap): Uint8Array;
+  /** Input and output of both exports (`[null, 784]` image → `[null, 10]` probabilities), for artifact metadata. */
+  readonly signature: { readonly inputs: TensorSpec[]; readonly outputs: TensorSpec[] };
   /**
    * The tfjs-layers files of `toLayersModel(params)` in memory: `model.json` (topology and weights
    * manifest) and `weights.bin`, loadable by `tf.loadLayersModel`; ready for a `tfjs-layers` artifact.
@@ -187,17 +199,19 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
   async function toLayersModel(params: TensorMap): Promise<LayersModel> {
     const weights = weightsOf(params);
     const tf = await tfjs();
-    const input = tf.input({ shape: [MNIST_PIXELS], name: 'image' });
+    const input = tf.input({ shape: [MNIST_PIXELS], name: INPUT_NAME });
     let h = input;
     const last = widths.length - 1;
     for (let l = 1; l <= last; l++) {
       const layer = tf.layers.dense({
         units: widths[l] as number,
-        activation: l === last ? 'softmax' : 'relu',
+        activation: l === last ? 'linear' : 'relu',
         name: `dense${l}`,
       });
       h = layer.apply(h) as typeof input;
     }
+    // A separate softmax layer names the output `probabilities`, as in the ONNX export.
+    h = tf.layers.activation({ activation: 'softmax', name: OUTPUT_NAME }).apply(h) as typeof input;
     const layers = tf.model({ inputs: input, outputs: h, name: 'mnist_mlp' });
     const values = weights.map((t) => toTf(tf, t));
     try {
@@ -240,13 +254,37 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
     return files as Record<string, Uint8Array>;
   }
 
+  function toOnnx(params: TensorMap): Uint8Array {
+    const weights = weightsOf(params);
+    return encodeOnnxMlp({
+      graphName: 'mnist_mlp',
+      inputName: INPUT_NAME,
+      outputName: OUTPUT_NAME,
+      softmax: true,
+      producerVersion: '0.1.0',
+      layers: widths.slice(1).map((outputs, l) => ({
+        name: `dense${l + 1}`,
+        kernel: weights[2 * l]?.data as Float32Array,
+        bias: weights[2 * l + 1]?.data as Float32Array,
+        inputs: widths[l] as number,
+        outputs,
+        activation: l + 2 < widths.length ? 'relu' : 'linear',
+      })),
+    });
+  }
+
   return {
     model,
     batchSize: o.batchSize,
     trainLabels: train.labels,
     paramShapes,
+    signature: {
+      inputs: [{ name: INPUT_NAME, dtype: 'float32', shape: [null, MNIST_PIXELS] }],
+      outputs: [{ name: OUTPUT_NAME, dtype: 'float32', shape: [null, 10] }],
+    },
     toLayersModel,
     layersModelFiles,
+    toOnnx,
     describe: {
       name: 'mnist-mlp',
       params: paramShapes.reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0),

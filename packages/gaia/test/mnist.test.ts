@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { ConfigError, createRng, loadTf, type TensorMap } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
 import { createMnistClassifier } from '../src/mnist-classifier.js';
@@ -47,6 +49,39 @@ function forwardJs(params: TensorMap, x: Float32Array, n: number, hidden: number
     for (let c = 0; c < 10; c++) out[i * 10 + c] = (exp[c] as number) / sum;
   }
   return out;
+}
+
+/** Runs an ONNX model on a worker thread (session.run blocks its thread) with onnxruntime-node. */
+function runOnnx(model: Uint8Array, inputs: Record<string, { data: Float32Array; dims: number[] }>) {
+  const fromCore = createRequire(createRequire(import.meta.url).resolve('@geoml/core/package.json'));
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const ort = require(workerData.ortPath);
+    (async () => {
+      const session = await ort.InferenceSession.create(workerData.model);
+      const feeds = {};
+      for (const [name, t] of Object.entries(workerData.inputs)) feeds[name] = new ort.Tensor('float32', t.data, t.dims);
+      const out = await session.run(feeds);
+      const result = {};
+      for (const [name, t] of Object.entries(out)) result[name] = { data: t.data, dims: t.dims };
+      parentPort.postMessage({ result, inputNames: session.inputNames, outputNames: session.outputNames });
+    })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));`;
+  const worker = new Worker(code, {
+    eval: true,
+    workerData: { ortPath: fromCore.resolve('onnxruntime-node'), model, inputs },
+  });
+  return new Promise<{
+    result: Record<string, { data: Float32Array; dims: number[] }>;
+    inputNames: string[];
+    outputNames: string[];
+  }>((resolve, reject) => {
+    worker.once('message', (m) => {
+      void worker.terminate();
+      if (m.error) reject(new Error(m.error));
+      else resolve(m);
+    });
+    worker.once('error', reject);
+  });
 }
 
 describe('MNIST classifier workload (real digits, tfjs MLP)', () => {
@@ -111,6 +146,8 @@ describe('MNIST classifier workload (real digits, tfjs MLP)', () => {
     const y = layers.predict(x) as ReturnType<typeof tf.tensor>;
     const got = await y.data();
     expect(layers.inputs[0]?.shape).toEqual([null, 784]);
+    expect(layers.inputNames).toEqual(['image']);
+    expect(layers.outputNames).toEqual(['probabilities']);
     expect(y.shape).toEqual([32, 10]);
     for (let i = 0; i < expected.length; i++) expect(got[i]).toBeCloseTo(expected[i] as number, 4);
     tf.dispose([y]);
@@ -136,6 +173,22 @@ describe('MNIST classifier workload (real digits, tfjs MLP)', () => {
     expect(Array.from(await y2.data())).toEqual(Array.from(got));
     tf.dispose([x, y2]);
     reloaded.dispose();
+  });
+
+  it('exports the trained parameters as an ONNX model that onnxruntime runs to the same probabilities', async () => {
+    const w = createMnistClassifier(small);
+    const params = await train(w, 20);
+    const batch = w.shards(1, 1, 'iid')[0]?.[0]?.nextBatch(createRng(12));
+    if (!batch) throw new Error('no batch');
+    const expected = forwardJs(params, batch.images, 32, 32);
+    const run = await runOnnx(w.toOnnx(params), { image: { data: batch.images, dims: [32, 784] } });
+    expect(run.inputNames).toEqual(['image']);
+    expect(run.outputNames).toEqual(['probabilities']);
+    const out = run.result.probabilities;
+    expect(out?.dims).toEqual([32, 10]);
+    for (let i = 0; i < expected.length; i++) expect(out?.data[i]).toBeCloseTo(expected[i] as number, 4);
+    expect(w.signature.inputs[0]).toEqual({ name: 'image', dtype: 'float32', shape: [null, 784] });
+    expect(w.signature.outputs[0]?.name).toBe('probabilities');
   });
 
   it('rejects bad options and parameters with typed errors', async () => {
