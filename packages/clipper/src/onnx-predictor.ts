@@ -11,7 +11,7 @@ import {
   type WireMeta,
   type WireTensor,
 } from './onnx-worker.js';
-import { type InputSpec, stackBatch, unstackBatch, zeroQuery } from './stack.js';
+import { type InputSpec, sliceBatch, stackBatch, unstackBatch, zeroQuery } from './stack.js';
 
 /** Session and worker settings of an `OnnxPredictor`; every field has a default. */
 export const onnxPredictorConfigSchema = z
@@ -123,6 +123,8 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   private disposed = false;
   private crashNext: 'exit' | 'throw' | undefined;
   private specs: InputSpec[] = [];
+  /** The model's batch dimension when it is fixed (e.g. exported with batch 1), else undefined. */
+  private fixedBatch: number | undefined;
   private outputs: string[] = [];
   private restartCount = 0;
   /** Every worker not yet exited (the current one and retired ones finishing a batch), with its exit. */
@@ -160,6 +162,11 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   /** The model's output names. */
   get outputNames(): readonly string[] {
     return this.outputs;
+  }
+
+  /** The model's fixed batch size, if it has one; larger batches are split into chunks of this size. */
+  get maxBatchSize(): number | undefined {
+    return this.fixedBatch;
   }
 
   /** How many times the worker was replaced after a crash or timeout. */
@@ -211,11 +218,27 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     const worker = this.worker;
     if (!worker || !this.serving) throw new ContainerError('CRASHED', 'the onnx worker is restarting');
     const stacked = stackBatch(inputs, this.specs);
+    const n = inputs.length;
+    const size = this.fixedBatch;
+    if (size === undefined || size === n) return this.run(worker, stacked, n);
+    // A model with a fixed batch dimension gets chunks of exactly that size, the last one padded.
+    const parts: Promise<Query[]>[] = [];
+    for (let start = 0; start < n; start += size) {
+      const count = Math.min(size, n - start);
+      parts.push(this.run(worker, sliceBatch(stacked, start, count, size), count));
+    }
+    return (await Promise.all(parts)).flat();
+  }
+
+  /** Sends one stacked batch to the worker (its buffers transferred) and returns the first `keep` answers. */
+  private run(worker: Worker, stacked: Query, keep: number): Promise<Query[]> {
     const feeds: Record<string, WireTensor> = {};
     const transfer: ArrayBuffer[] = [];
+    let n = 0;
     for (const [name, t] of Object.entries(stacked)) {
       feeds[name] = { dtype: t.dtype, dims: [...t.shape], data: t.data };
       transfer.push(t.data.buffer as ArrayBuffer);
+      n = t.shape[0] as number;
     }
     const id = this.nextId++;
     const message: Extract<ToWorker, { type: 'run' }> = { type: 'run', id, feeds };
@@ -227,10 +250,10 @@ export class OnnxPredictor implements Predictor<Query, Query> {
       const timer = this.config.runTimeoutMs === undefined ? undefined : new AbortController();
       const settle = () => timer?.abort();
       this.pending.set(id, {
-        n: inputs.length,
+        n,
         resolve: (outs) => {
           settle();
-          resolve(outs);
+          resolve(keep === n ? outs : outs.slice(0, keep));
         },
         reject: (err) => {
           settle();
@@ -243,10 +266,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
         const ms = this.config.runTimeoutMs;
         this.clock.sleep(ms, timer.signal).then(
           () => {
-            const timeout = new ContainerError(
-              'TIMEOUT',
-              `batch of ${inputs.length} took longer than ${ms} ms`,
-            );
+            const timeout = new ContainerError('TIMEOUT', `batch of ${n} took longer than ${ms} ms`);
             this.pending.get(id)?.reject(timeout);
             this.pending.delete(id);
             this.replace(
@@ -368,6 +388,10 @@ export class OnnxPredictor implements Predictor<Query, Query> {
       const meta = await Promise.race([loaded, timeout]);
       if (!meta) throw new ContainerError('TIMEOUT', 'model load aborted');
       this.specs = meta.inputs.map(toSpec);
+      const fixed = meta.inputs
+        .map((m) => m.shape?.[0])
+        .filter((d): d is number => typeof d === 'number' && d > 0);
+      this.fixedBatch = fixed.length > 0 ? Math.min(...fixed) : undefined;
       this.outputs = meta.outputs.map((m) => m.name);
       this.model = source;
       this.serving = true;

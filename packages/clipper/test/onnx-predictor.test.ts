@@ -73,6 +73,17 @@ describe('OnnxPredictor', () => {
     expect(values(images[0]?.output)).not.toEqual(values(images[1]?.output));
   });
 
+  it('splits batches for a model with a fixed batch dimension, padding the last chunk', async () => {
+    for (const fixedBatch of [1, 4]) {
+      const fixed = buildOnnxModel('mlp-s', 42, { fixedBatch });
+      const p = await predictor(fixed.bytes);
+      expect(p.maxBatchSize).toBe(fixedBatch);
+      const seeds = [11, 12, 13, 14, 15, 16];
+      expectReference(await p.predict(seeds.map((s) => query(s))), seeds);
+    }
+    expect((await predictor(mlpS.bytes)).maxBatchSize).toBeUndefined();
+  });
+
   it('loads from a file path and warms up with zero batches', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'geoml-onnx-'));
     try {
