@@ -407,12 +407,22 @@ export class Clipper {
         cause,
       });
     }
-    const { lookup, outcome } = this.cache.fetch(key, now, deadline, () => scheduler.submit(input, deadline));
-    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup });
-    return {
-      outcome: lookup === 'hit' ? await outcome : await this.withinDeadline(outcome, deadline),
-      cached: lookup,
-    };
+    const execute = () => scheduler.submit(input, deadline);
+    const first = this.cache.fetch(key, now, deadline, execute);
+    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: first.lookup });
+    if (first.lookup === 'hit') return { outcome: await first.outcome, cached: 'hit' };
+    const outcome = await this.withinDeadline(first.outcome, deadline);
+    // A query that joined another's execution shares its fate, but not its deadline: if that execution
+    // was refused or expired while this query still has time, it tries once on its own.
+    if (first.lookup !== 'coalesced' || outcome.ok || !RETRY_ALONE.has(outcome.reason)) {
+      return { outcome, cached: first.lookup };
+    }
+    const later = this.clock.now();
+    if (later >= deadline) return { outcome, cached: first.lookup };
+    const second = this.cache.fetch(key, later, deadline, execute);
+    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: second.lookup });
+    if (second.lookup === 'hit') return { outcome: await second.outcome, cached: 'hit' };
+    return { outcome: await this.withinDeadline(second.outcome, deadline), cached: second.lookup };
   }
 
   /** The work's outcome, or the SLO default if the deadline comes first. */
@@ -568,6 +578,9 @@ function checkTypes(
 }
 
 const SLO_MISSED = failure('slo', SLO_EXPLANATION);
+
+/** Failures of a shared execution that say nothing about a joined query with a later deadline. */
+const RETRY_ALONE: ReadonlySet<DefaultReason> = new Set(['admission', 'queue-full', 'expired']);
 
 function freezeApp(app: Application): Application {
   return Object.freeze({ ...app, linkedModels: Object.freeze([...app.linkedModels]) as string[] });

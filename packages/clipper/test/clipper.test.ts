@@ -367,6 +367,26 @@ describe('Clipper: prediction cache', () => {
       expect(await clipper.predict('app', 100)).toMatchObject({ output: 200, cached: 'hit' });
     });
   });
+  it('a query that joined an execution which expired retries alone while it still has time', async () => {
+    const { clock, clipper, run } = virtualClipper();
+    const replica = doubler(clock, 12, 0);
+    await run(async () => {
+      clipper.registerApplication({ name: 'app', inputType: 'json', latencySloMs: 50, defaultOutput: -1 });
+      await clipper.deployModel('m', '1', [replica], { batching: { mode: 'static', batchSize: 1 } });
+      clipper.linkModel('app', 'm');
+      const busy = clipper.predict('app', 100); // holds the replica from 0 to 12 ms
+      await clock.sleep(0.5);
+      const impatient = clipper.predict('app', 1, { timeoutMs: 10 }); // queued, expires at 10.5 ms
+      await clock.sleep(0.5);
+      const patient = clipper.predict<number>('app', 1); // joins the impatient one's execution
+      expect(await impatient).toMatchObject({ default: true, latencyMs: 10 });
+      // At 12 ms the shared execution is dropped as expired; the patient query runs on its own, 12 to 24 ms.
+      expect(await patient).toMatchObject({ output: 2, default: false, latencyMs: 23 });
+      expect((await busy).output).toBe(200);
+      expect(replica.batches.map((b) => b.inputs)).toEqual([[100], [1]]);
+      expect(clipper.cacheStats()).toMatchObject({ misses: 3, coalesced: 1 });
+    });
+  });
 });
 
 describe('Clipper: replica failures', () => {
