@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TransportError } from './errors.js';
+import { copyBytes } from './in-process-copy.js';
 import type { KvOwner } from './in-process-kv.js';
 import type { BlobInfo, BlobStore } from './transport.js';
 
@@ -35,7 +36,7 @@ export class InProcessBlobStore implements BlobStore {
   async put(name: string, data: Uint8Array): Promise<BlobInfo> {
     this.owner.ensureOpen();
     validateBlobName(name);
-    const copy = data.slice();
+    const copy = copyBytes(data);
     const sha256 = createHash('sha256').update(copy).digest('hex');
     const info: BlobInfo = { bucket: this.store.name, name, size: copy.byteLength, sha256 };
     this.store.blobs.set(name, { data: copy, info });
@@ -45,7 +46,8 @@ export class InProcessBlobStore implements BlobStore {
   async get(name: string): Promise<Uint8Array | null> {
     this.owner.ensureOpen();
     validateBlobName(name);
-    return this.store.blobs.get(name)?.data.slice() ?? null;
+    const blob = this.store.blobs.get(name);
+    return blob ? copyBytes(blob.data) : null;
   }
 
   async info(name: string): Promise<BlobInfo | null> {

@@ -1,5 +1,6 @@
 import { type Clock, ConfigError, systemClock } from '@geoml/core';
 import { InProcessBlobBucket } from './in-process-blobs.js';
+import { copyBytes } from './in-process-copy.js';
 import { InProcessKvBucket } from './in-process-kv.js';
 import { InProcessTransport } from './in-process-transport.js';
 import type { Network } from './network.js';
@@ -48,7 +49,7 @@ export interface InProcessHubOptions {
  */
 export function takeData(msg: HubMessage): Uint8Array {
   msg.receivers = (msg.receivers ?? 1) - 1;
-  return msg.receivers === 0 ? msg.data : msg.data.slice();
+  return msg.receivers === 0 ? msg.data : copyBytes(msg.data);
 }
 
 /**

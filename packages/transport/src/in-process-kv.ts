@@ -1,4 +1,5 @@
 import { TransportError } from './errors.js';
+import { copyBytes } from './in-process-copy.js';
 import { InProcessQueue } from './in-process-queue.js';
 import { matchTokens, validateSubject } from './subject.js';
 import type { KvEntry, KvOperation, KvStore, KvWatch, KvWatchOptions } from './transport.js';
@@ -101,7 +102,7 @@ export interface KvOwner {
 }
 
 function copyEntry(entry: KvEntry): KvEntry {
-  return { ...entry, value: entry.value.slice() };
+  return { ...entry, value: copyBytes(entry.value) };
 }
 
 /** A connection's view of a bucket: every call fails with `CLOSED` after the connection closes. */
@@ -125,7 +126,7 @@ export class InProcessKvStore implements KvStore {
   async put(key: string, value: Uint8Array): Promise<number> {
     this.owner.ensureOpen();
     validateKey(key, false);
-    return this.store.write(key, value.slice(), 'PUT');
+    return this.store.write(key, copyBytes(value), 'PUT');
   }
 
   async update(key: string, value: Uint8Array, previousRevision: number): Promise<number> {
@@ -134,7 +135,7 @@ export class InProcessKvStore implements KvStore {
     if (!Number.isInteger(previousRevision) || previousRevision < 0) {
       throw new RangeError(`previousRevision must be an integer >= 0, got ${previousRevision}`);
     }
-    return this.store.write(key, value.slice(), 'PUT', previousRevision);
+    return this.store.write(key, copyBytes(value), 'PUT', previousRevision);
   }
 
   async delete(key: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Clock } from '@geoml/core';
 import { TransportError } from './errors.js';
 import { InProcessBlobStore } from './in-process-blobs.js';
+import { copyBytes } from './in-process-copy.js';
 import { type HubMessage, type HubSubscriber, InProcessHub } from './in-process-hub.js';
 import { InProcessKvStore, validateBucketName } from './in-process-kv.js';
 import { InProcessQueue } from './in-process-queue.js';
@@ -87,7 +88,7 @@ export class InProcessTransport implements Transport {
     const headers = options.headers ? { ...options.headers } : undefined;
     const msg: HubMessage = {
       subject,
-      data: data.slice(),
+      data: copyBytes(data),
       headers,
       reply: options.reply,
       lane: options.lane ?? 'data',
