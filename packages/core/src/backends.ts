@@ -61,13 +61,25 @@ async function loadWasm(): Promise<Tf> {
   return tf;
 }
 
+async function importNative(name: 'tensorflow-gpu' | 'tensorflow'): Promise<Tf> {
+  const pkg = NATIVE_PACKAGE[name];
+  try {
+    require.resolve(pkg);
+  } catch {
+    // The usual case gets a short reason; an installed package that fails (e.g. its native binding is
+    // missing) keeps its own message.
+    throw new Error(`${pkg} not installed`);
+  }
+  return namespaceOf(await importOptional(pkg));
+}
+
 async function tryBackend(name: TfBackendName): Promise<Tf> {
   const tf =
     name === 'wasm'
       ? await loadWasm()
       : name === 'cpu'
         ? namespaceOf(await import('@tensorflow/tfjs'))
-        : namespaceOf(await importOptional(NATIVE_PACKAGE[name]));
+        : await importNative(name);
   const engineName = name === 'tensorflow-gpu' ? 'tensorflow' : name;
   if (!(await tf.setBackend(engineName))) throw new Error(`tf.setBackend('${engineName}') returned false`);
   await tf.ready();
