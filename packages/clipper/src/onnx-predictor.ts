@@ -1,16 +1,8 @@
-import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { type Clock, type DType, type Predictor, parseConfig, systemClock, type Tensor } from '@geoml/core';
 import { z } from 'zod';
 import { ContainerError } from './errors.js';
-import {
-  type FromWorker,
-  ONNX_WORKER_SOURCE,
-  type ToWorker,
-  type WireMeta,
-  type WireTensor,
-} from './onnx-worker.js';
+import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
 import { type InputSpec, sliceBatch, stackBatch, unstackBatch, zeroQuery } from './stack.js';
 
 /** Session and worker settings of an `OnnxPredictor`; every field has a default. */
@@ -54,36 +46,8 @@ export const CRASH_NEXT_RUN: unique symbol = Symbol('crashNextRun');
 
 type Query = Record<string, Tensor>;
 
-interface Pending {
-  readonly n: number;
-  resolve(outputs: Query[]): void;
-  reject(err: Error): void;
-}
-
-interface LoadWaiter {
-  resolve(msg: { inputs: WireMeta[]; outputs: WireMeta[] }): void;
-  reject(err: Error): void;
-}
-
 /** How long `dispose` waits for a busy worker to finish its batch and exit. */
 const EXIT_WAIT_MS = 5_000;
-
-let ortEntry: string | undefined;
-
-/** onnxruntime-node is a dependency of @geoml/core; resolve it from there so strict layouts find it. */
-function resolveOrt(): string {
-  if (!ortEntry) {
-    try {
-      const corePkg = createRequire(import.meta.url).resolve('@geoml/core/package.json');
-      ortEntry = createRequire(corePkg).resolve('onnxruntime-node');
-    } catch (err) {
-      throw new ContainerError('LOAD_FAILED', 'onnxruntime-node cannot be resolved from @geoml/core', {
-        cause: err,
-      });
-    }
-  }
-  return ortEntry;
-}
 
 /** Marks a promise's rejection as handled (callers still see it when they await). */
 function quiet<T>(p: Promise<T>): Promise<T> {
@@ -113,22 +77,19 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   readonly config: Readonly<Settings>;
   private readonly clock: Clock;
   private model: OnnxModelSource | undefined;
-  private worker: Worker | undefined;
+  private worker: OnnxWorker | undefined;
   /** True while `worker` holds a loaded session. */
   private serving = false;
   private ready: Promise<void>;
-  private loadWaiter: LoadWaiter | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
   private disposed = false;
-  private crashNext: 'exit' | 'throw' | undefined;
+  private crashNext: CrashMode | undefined;
   private specs: InputSpec[] = [];
   /** The model's batch dimension when it is fixed (e.g. exported with batch 1), else undefined. */
   private fixedBatch: number | undefined;
   private outputs: string[] = [];
   private restartCount = 0;
-  /** Every worker not yet exited (the current one and retired ones finishing a batch), with its exit. */
-  private readonly alive = new Map<Worker, Promise<void>>();
+  /** Every worker not yet exited: the current one, and retired ones finishing a batch. */
+  private readonly alive = new Set<OnnxWorker>();
 
   constructor(config: OnnxPredictorConfig = {}, options: { clock?: Clock } = {}) {
     this.config = parseConfig(onnxPredictorConfigSchema, config, 'onnx predictor config');
@@ -230,54 +191,14 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     return (await Promise.all(parts)).flat();
   }
 
-  /** Sends one stacked batch to the worker (its buffers transferred) and returns the first `keep` answers. */
-  private run(worker: Worker, stacked: Query, keep: number): Promise<Query[]> {
-    const feeds: Record<string, WireTensor> = {};
-    const transfer: ArrayBuffer[] = [];
-    let n = 0;
-    for (const [name, t] of Object.entries(stacked)) {
-      feeds[name] = { dtype: t.dtype, dims: [...t.shape], data: t.data };
-      transfer.push(t.data.buffer as ArrayBuffer);
-      n = t.shape[0] as number;
-    }
-    const id = this.nextId++;
-    const message: Extract<ToWorker, { type: 'run' }> = { type: 'run', id, feeds };
-    if (this.crashNext) {
-      message.crash = this.crashNext;
-      this.crashNext = undefined;
-    }
-    return new Promise<Query[]>((resolve, reject) => {
-      const timer = this.config.runTimeoutMs === undefined ? undefined : new AbortController();
-      const settle = () => timer?.abort();
-      this.pending.set(id, {
-        n,
-        resolve: (outs) => {
-          settle();
-          resolve(keep === n ? outs : outs.slice(0, keep));
-        },
-        reject: (err) => {
-          settle();
-          reject(err);
-        },
-      });
-      worker.postMessage(message, transfer);
-      this.holdProcess();
-      if (timer && this.config.runTimeoutMs !== undefined) {
-        const ms = this.config.runTimeoutMs;
-        this.clock.sleep(ms, timer.signal).then(
-          () => {
-            const timeout = new ContainerError('TIMEOUT', `batch of ${n} took longer than ${ms} ms`);
-            this.pending.get(id)?.reject(timeout);
-            this.pending.delete(id);
-            this.replace(
-              worker,
-              new ContainerError('CRASHED', 'the onnx worker was replaced after a timeout'),
-            );
-          },
-          () => undefined,
-        );
-      }
-    });
+  /** Sends one stacked batch to the worker and returns the first `keep` answers, split per query. */
+  private async run(worker: OnnxWorker, stacked: Query, keep: number): Promise<Query[]> {
+    const n = (Object.values(stacked)[0] as Tensor).shape[0] as number;
+    const crash = this.crashNext;
+    this.crashNext = undefined;
+    const outputs = await worker.run(stacked, this.config.runTimeoutMs, crash);
+    const answers = unstackBatch(outputs, n);
+    return keep === n ? answers : answers.slice(0, keep);
   }
 
   /**
@@ -290,23 +211,20 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     this.disposed = true;
     const err = new ContainerError('DISPOSED', 'the predictor was disposed');
     this.ready = quiet(Promise.reject(err));
-    this.failAll(err);
-    const worker = this.worker;
+    this.worker?.retire(err);
     this.worker = undefined;
     this.serving = false;
-    if (worker) this.retire(worker);
-    // Also wait for workers retired earlier (after a timeout) that may still be finishing a batch.
     if (this.alive.size === 0) return;
     const bound = new AbortController();
     await Promise.race([
-      Promise.all(this.alive.values()),
+      Promise.all([...this.alive].map((w) => w.exited)),
       this.clock.sleep(EXIT_WAIT_MS, bound.signal).catch(() => undefined),
     ]);
     bound.abort();
   }
 
   /** Test hook: makes the next batch crash its worker. */
-  [CRASH_NEXT_RUN](how: 'exit' | 'throw' = 'exit'): void {
+  [CRASH_NEXT_RUN](how: CrashMode = 'exit'): void {
     this.crashNext = how;
   }
 
@@ -324,7 +242,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
       } catch (err) {
         if (this.worker === worker) {
           this.worker = undefined;
-          this.retire(worker);
+          worker.retire();
         }
         const crashed = err instanceof ContainerError && err.code === 'CRASHED';
         if (!crashed || this.disposed || attempt >= this.config.maxRespawns) throw err;
@@ -333,155 +251,51 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     }
   }
 
-  private spawn(): Worker {
+  private spawn(): OnnxWorker {
     const { resourceLimits } = this.config;
-    const worker = new Worker(ONNX_WORKER_SOURCE, {
-      eval: true,
-      name: 'geoml-onnx',
-      workerData: { ortPath: resolveOrt() },
+    const worker = new OnnxWorker({
+      clock: this.clock,
       ...(resourceLimits ? { resourceLimits } : {}),
+      onDeath: (dead) => this.replace(dead),
     });
-    worker.on('message', (msg: FromWorker) => {
-      if (this.worker === worker) this.onMessage(msg);
-    });
-    worker.on('error', (err) => this.replace(worker, err));
-    worker.on('exit', (code) => this.replace(worker, new Error(`worker exited with code ${code}`)));
-    this.alive.set(
-      worker,
-      new Promise<void>((resolve) =>
-        worker.once('exit', () => {
-          this.alive.delete(worker);
-          resolve();
-        }),
-      ),
-    );
+    this.alive.add(worker);
+    void worker.exited.then(() => this.alive.delete(worker));
     this.worker = worker;
     this.serving = false;
     return worker;
   }
 
-  private async loadInto(worker: Worker, source: OnnxModelSource): Promise<void> {
-    const { loadTimeoutMs } = this.config;
-    const options = {
-      intraOpNumThreads: this.config.intraOpNumThreads,
-      interOpNumThreads: this.config.interOpNumThreads,
-      graphOptimizationLevel: this.config.graphOptimizationLevel,
-      executionMode: this.config.executionMode,
-      executionProviders: this.config.executionProviders,
-      enableCpuMemArena: this.config.enableCpuMemArena,
-      enableMemPattern: this.config.enableMemPattern,
+  private async loadInto(worker: OnnxWorker, source: OnnxModelSource): Promise<void> {
+    const c = this.config;
+    const sessionOptions = {
+      intraOpNumThreads: c.intraOpNumThreads,
+      interOpNumThreads: c.interOpNumThreads,
+      graphOptimizationLevel: c.graphOptimizationLevel,
+      executionMode: c.executionMode,
+      executionProviders: c.executionProviders,
+      enableCpuMemArena: c.enableCpuMemArena,
+      enableMemPattern: c.enableMemPattern,
     };
-    const timer = new AbortController();
-    const loaded = new Promise<{ inputs: WireMeta[]; outputs: WireMeta[] }>((resolve, reject) => {
-      this.loadWaiter = { resolve, reject };
-    });
-    this.holdProcess();
-    // Bytes are cloned (not transferred): the predictor keeps its copy to reload after a crash.
-    worker.postMessage({ type: 'load', model: source, options } satisfies ToWorker);
-    const timeout = this.clock.sleep(loadTimeoutMs, timer.signal).then(
-      () => {
-        throw new ContainerError('TIMEOUT', `loading the model took longer than ${loadTimeoutMs} ms`);
-      },
-      () => undefined,
-    );
-    try {
-      const meta = await Promise.race([loaded, timeout]);
-      if (!meta) throw new ContainerError('TIMEOUT', 'model load aborted');
-      this.specs = meta.inputs.map(toSpec);
-      const fixed = meta.inputs
-        .map((m) => m.shape?.[0])
-        .filter((d): d is number => typeof d === 'number' && d > 0);
-      this.fixedBatch = fixed.length > 0 ? Math.min(...fixed) : undefined;
-      this.outputs = meta.outputs.map((m) => m.name);
-      this.model = source;
-      this.serving = true;
-    } catch (err) {
-      // A worker stuck in a load cannot be trusted with the next one: replace it.
-      if (err instanceof ContainerError && err.code === 'TIMEOUT') {
-        this.replace(
-          worker,
-          new ContainerError('CRASHED', 'the onnx worker was replaced after a load timeout'),
-        );
-      }
-      throw err;
-    } finally {
-      timer.abort();
-      this.loadWaiter = undefined;
-      this.holdProcess();
-    }
+    const meta: LoadedModel = await worker.load(source, sessionOptions, c.loadTimeoutMs);
+    this.specs = meta.inputs.map(toSpec);
+    const fixed = meta.inputs
+      .map((m) => m.shape?.[0])
+      .filter((d): d is number => typeof d === 'number' && d > 0);
+    this.fixedBatch = fixed.length > 0 ? Math.min(...fixed) : undefined;
+    this.outputs = meta.outputs.map((m) => m.name);
+    this.model = source;
+    this.serving = true;
   }
 
-  private onMessage(msg: FromWorker): void {
-    if (msg.type === 'loaded') this.loadWaiter?.resolve(msg);
-    else if (msg.type === 'load-failed') {
-      this.loadWaiter?.reject(
-        new ContainerError('LOAD_FAILED', `onnxruntime could not load the model: ${msg.message}`),
-      );
-    } else if (msg.type === 'result' || msg.type === 'run-failed') {
-      const call = this.pending.get(msg.id);
-      if (!call) return;
-      this.pending.delete(msg.id);
-      this.holdProcess();
-      if (msg.type === 'run-failed') {
-        call.reject(new ContainerError('BAD_INPUT', `onnxruntime rejected the batch: ${msg.message}`));
-        return;
-      }
-      try {
-        const outputs: Query = {};
-        for (const [name, t] of Object.entries(msg.outputs)) {
-          outputs[name] = { dtype: t.dtype, shape: t.dims, data: t.data as Tensor['data'] };
-        }
-        call.resolve(unstackBatch(outputs, call.n));
-      } catch (err) {
-        call.reject(err as Error);
-      }
-    }
-  }
-
-  /**
-   * The worker died or was abandoned: fail what it held with CRASHED and, if it was serving, start a new
-   * worker with the same model. Events from workers already replaced are ignored.
-   */
-  private replace(worker: Worker, cause: unknown): void {
-    if (this.worker !== worker) return;
+  /** The current worker died or was abandoned: if it was serving, start a new one with the same model. */
+  private replace(dead: OnnxWorker): void {
+    if (this.worker !== dead) return;
     const wasServing = this.serving;
     this.worker = undefined;
     this.serving = false;
-    this.retire(worker);
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    const crash =
-      cause instanceof ContainerError
-        ? cause
-        : new ContainerError('CRASHED', `onnx worker died: ${detail}`, { cause });
-    this.failAll(crash);
     if (wasServing && !this.disposed && this.model !== undefined) {
       this.restartCount++;
       this.ready = quiet(this.start(this.model));
     }
-  }
-
-  /**
-   * Asks a worker to end itself. Its message handler runs only between native calls, so it exits at a
-   * safe point; `worker.terminate()` during `session.run` aborts the whole process (onnxruntime throws a
-   * C++ exception into a dying environment). A dead worker ignores the message.
-   */
-  private retire(worker: Worker): void {
-    worker.postMessage({ type: 'exit' } satisfies ToWorker);
-    worker.unref();
-  }
-
-  private failAll(err: Error): void {
-    for (const call of this.pending.values()) call.reject(err);
-    this.pending.clear();
-    this.loadWaiter?.reject(err);
-    this.loadWaiter = undefined;
-  }
-
-  /** Keeps the process alive only while the worker has work, so an idle predictor never holds it open. */
-  private holdProcess(): void {
-    const worker = this.worker;
-    if (!worker) return;
-    if (this.pending.size > 0 || this.loadWaiter) worker.ref();
-    else worker.unref();
   }
 }

@@ -1,10 +1,15 @@
-import type { DType } from '@geoml/core';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { Clock, DType, Tensor } from '@geoml/core';
+import { ContainerError } from './errors.js';
+import { ONNX_WORKER_SOURCE } from './onnx-worker-source.js';
 
-/**
- * The message protocol between an `OnnxPredictor` and its worker thread. Tensors cross as typed arrays
- * whose buffers are in the transfer list, so they move rather than copy.
+/*
+ * The message protocol between the main thread and a worker. Tensors cross as typed arrays whose buffers
+ * are in the transfer list, so they move rather than copy.
  */
-export interface WireTensor {
+
+interface WireTensor {
   readonly dtype: DType;
   readonly dims: number[];
   readonly data: ArrayBufferView;
@@ -18,117 +23,218 @@ export interface WireMeta {
   readonly shape?: (number | string)[];
 }
 
-export type ToWorker =
+/** How a test makes the worker die while it holds a batch: exit, or throw an uncaught error. */
+export type CrashMode = 'exit' | 'throw';
+
+type ToWorker =
   | { type: 'load'; model: Uint8Array | string; options: Record<string, unknown> }
-  /** `crash` is a test hook: the worker exits, or throws an uncaught error, while it holds the batch. */
-  | { type: 'run'; id: number; feeds: Record<string, WireTensor>; crash?: 'exit' | 'throw' }
+  | { type: 'run'; id: number; feeds: Record<string, WireTensor>; crash?: CrashMode }
   /** Release the session and end the thread; handled between runs, never inside one. */
   | { type: 'exit' };
 
-export type FromWorker =
+type FromWorker =
   | { type: 'loaded'; inputs: WireMeta[]; outputs: WireMeta[] }
   | { type: 'load-failed'; message: string }
   | { type: 'result'; id: number; outputs: Record<string, WireTensor> }
   | { type: 'run-failed'; id: number; message: string };
 
-/**
- * The worker's source, plain CommonJS run with `new Worker(ONNX_WORKER_SOURCE, { eval: true })`. A string
- * rather than a file because the same code must start from TypeScript sources (vitest, tsx), where Node 20
- * cannot load a `.ts` worker, and from the bundled dist. `workerData.ortPath` is onnxruntime-node's
- * resolved entry, found on the main thread.
- */
-export const ONNX_WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
-let session;
-
-function message(err) {
-  return err && err.message ? String(err.message) : String(err);
+export interface LoadedModel {
+  readonly inputs: WireMeta[];
+  readonly outputs: WireMeta[];
 }
 
-function meta(list) {
-  return (list || []).map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape }));
+export interface OnnxWorkerOptions {
+  readonly clock: Clock;
+  readonly resourceLimits?: Worker['resourceLimits'];
+  /** Called once if the thread dies or is abandoned (timeout) while not retired; calls in flight are already failed. */
+  readonly onDeath: (worker: OnnxWorker) => void;
 }
 
-const DTYPES = ['float32', 'float64', 'int32', 'int8', 'uint8', 'int64', 'bool'];
-
-// A model the container cannot batch is refused at load, so it never replaces a working session.
-function unsupported(next) {
-  for (const [kind, list] of [['input', next.inputMetadata], ['output', next.outputMetadata]]) {
-    for (const m of list || []) {
-      if (!m.isTensor || !DTYPES.includes(m.type)) return kind + " '" + m.name + "' has unsupported type " + (m.type || 'non-tensor');
-      if (!Array.isArray(m.shape) || m.shape.length < 1) return kind + " '" + m.name + "' has no batch dimension";
-    }
-  }
-  return undefined;
+interface Call<T> {
+  resolve(value: T): void;
+  reject(err: Error): void;
 }
 
-async function load(msg) {
-  try {
-    const next = await ort.InferenceSession.create(msg.model, msg.options);
-    const problem = unsupported(next);
-    if (problem) {
-      await next.release();
-      throw new Error(problem);
-    }
-    const previous = session;
-    session = next;
-    if (previous) await previous.release().catch(() => undefined);
-    parentPort.postMessage({ type: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
-  } catch (err) {
-    parentPort.postMessage({ type: 'load-failed', message: message(err) });
-  }
-}
+let ortEntry: string | undefined;
 
-async function run(msg) {
-  try {
-    if (!session) throw new Error('no model loaded');
-    const feeds = {};
-    for (const name of Object.keys(msg.feeds)) {
-      const t = msg.feeds[name];
-      feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
-    }
-    if (msg.crash === 'exit') process.exit(70);
-    if (msg.crash === 'throw') {
-      setImmediate(() => {
-        throw new Error('test crash');
-      });
-      return;
-    }
-    const results = await session.run(feeds);
-    const outputs = {};
-    const transfer = [];
-    for (const name of Object.keys(results)) {
-      const t = results[name];
-      let data = t.data;
-      // onnxruntime hands back one fresh buffer per output; copy only if it is ever shared or offset.
-      if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || transfer.includes(data.buffer)) {
-        data = data.slice();
-      }
-      transfer.push(data.buffer);
-      outputs[name] = { dtype: t.type, dims: Array.from(t.dims, Number), data };
-    }
-    parentPort.postMessage({ type: 'result', id: msg.id, outputs }, transfer);
-  } catch (err) {
-    parentPort.postMessage({ type: 'run-failed', id: msg.id, message: message(err) });
-  }
-}
-
-// Loads and runs are handled one at a time, in order, so a load never overlaps a run.
-let chain = Promise.resolve();
-parentPort.on('message', (msg) => {
-  if (!msg || typeof msg !== 'object') return;
-  if (msg.type === 'exit') {
-    // A message handler only runs while no native call is on this thread's stack, so this is a safe point
-    // to stop. Terminating the thread from outside during session.run aborts the whole process instead.
+/** onnxruntime-node is a dependency of @geoml/core; resolve it from there so strict layouts find it. */
+function resolveOrt(): string {
+  if (!ortEntry) {
     try {
-      if (session) session.release();
-    } catch {
-      // Exiting frees the rest.
+      const corePkg = createRequire(import.meta.url).resolve('@geoml/core/package.json');
+      ortEntry = createRequire(corePkg).resolve('onnxruntime-node');
+    } catch (err) {
+      throw new ContainerError('LOAD_FAILED', 'onnxruntime-node cannot be resolved from @geoml/core', {
+        cause: err,
+      });
     }
-    process.exit(0);
   }
-  chain = chain.then(() => (msg.type === 'load' ? load(msg) : msg.type === 'run' ? run(msg) : undefined));
-});
-`;
+  return ortEntry;
+}
+
+/**
+ * One worker thread holding one onnxruntime session, and the calls in flight to it. Loads and runs are
+ * answered in order. If the thread dies, every call in flight rejects with `CRASHED` and `onDeath` runs;
+ * a call past its time bound rejects with `TIMEOUT` and the thread is abandoned the same way.
+ */
+export class OnnxWorker {
+  /** Resolves when the thread has exited. */
+  readonly exited: Promise<void>;
+  private readonly thread: Worker;
+  private readonly options: OnnxWorkerOptions;
+  private readonly runs = new Map<number, Call<Record<string, Tensor>>>();
+  private loading: Call<LoadedModel> | undefined;
+  private nextId = 1;
+  /** Set once the thread is dead, abandoned or retired: no more calls, no second `onDeath`. */
+  private gone = false;
+
+  constructor(options: OnnxWorkerOptions) {
+    this.options = options;
+    this.thread = new Worker(ONNX_WORKER_SOURCE, {
+      eval: true,
+      name: 'geoml-onnx',
+      workerData: { ortPath: resolveOrt() },
+      ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+    });
+    this.thread.on('message', (msg: FromWorker) => this.onMessage(msg));
+    this.thread.on('error', (err) => this.die(err));
+    this.thread.on('exit', (code) => this.die(new Error(`worker exited with code ${code}`)));
+    this.exited = new Promise((resolve) => this.thread.once('exit', () => resolve()));
+    this.holdProcess();
+  }
+
+  /**
+   * Creates a session from `model` (bytes are cloned, not transferred, so the caller keeps them for a
+   * reload). A worker already serving keeps its old session if the new one fails (`LOAD_FAILED`).
+   */
+  load(
+    model: Uint8Array | string,
+    sessionOptions: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<LoadedModel> {
+    if (this.gone) return Promise.reject(new ContainerError('CRASHED', 'the onnx worker is gone'));
+    this.loading?.reject(new ContainerError('LOAD_FAILED', 'superseded by a newer load'));
+    let call: Call<LoadedModel> | undefined;
+    const loaded = new Promise<LoadedModel>((resolve, reject) => {
+      call = { resolve, reject };
+    });
+    this.loading = call;
+    this.post({ type: 'load', model, options: sessionOptions });
+    return this.bounded(
+      loaded,
+      call as Call<LoadedModel>,
+      timeoutMs,
+      `loading the model took longer than ${timeoutMs} ms`,
+    );
+  }
+
+  /** Runs one stacked batch; its buffers are transferred (detached here). */
+  run(feeds: Record<string, Tensor>, timeoutMs?: number, crash?: CrashMode): Promise<Record<string, Tensor>> {
+    if (this.gone) return Promise.reject(new ContainerError('CRASHED', 'the onnx worker is gone'));
+    const wire: Record<string, WireTensor> = {};
+    const transfer: ArrayBuffer[] = [];
+    let n = 0;
+    for (const [name, t] of Object.entries(feeds)) {
+      wire[name] = { dtype: t.dtype, dims: [...t.shape], data: t.data };
+      transfer.push(t.data.buffer as ArrayBuffer);
+      n = t.shape[0] ?? 0;
+    }
+    const id = this.nextId++;
+    let call: Call<Record<string, Tensor>> | undefined;
+    const result = new Promise<Record<string, Tensor>>((resolve, reject) => {
+      call = { resolve, reject };
+    });
+    this.runs.set(id, call as Call<Record<string, Tensor>>);
+    this.post({ type: 'run', id, feeds: wire, ...(crash ? { crash } : {}) }, transfer);
+    if (timeoutMs === undefined) return result;
+    return this.bounded(
+      result,
+      call as Call<Record<string, Tensor>>,
+      timeoutMs,
+      `batch of ${n} took longer than ${timeoutMs} ms`,
+    );
+  }
+
+  /**
+   * Ends the thread without `onDeath`: it releases its session and exits at its next safe point (its
+   * message handler runs only between native calls; `worker.terminate()` during `session.run` aborts the
+   * whole process instead). Calls in flight reject with `err`.
+   */
+  retire(err: Error = new ContainerError('DISPOSED', 'the onnx worker was retired')): void {
+    const first = !this.gone;
+    this.gone = true;
+    this.failAll(err);
+    if (first) this.thread.postMessage({ type: 'exit' } satisfies ToWorker);
+    this.thread.unref();
+  }
+
+  private post(message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    this.thread.postMessage(message, transfer);
+    this.holdProcess();
+  }
+
+  /**
+   * Fails `call` with TIMEOUT after `ms`. The thread, stuck in native code, is then abandoned as if it had
+   * died: whatever else it held fails with CRASHED.
+   */
+  private bounded<T>(work: Promise<T>, call: Call<T>, ms: number, message: string): Promise<T> {
+    const stop = new AbortController();
+    this.options.clock.sleep(ms, stop.signal).then(
+      () => {
+        if (this.gone) return;
+        call.reject(new ContainerError('TIMEOUT', message));
+        this.retire(new ContainerError('CRASHED', 'the onnx worker was replaced after a timeout'));
+        this.options.onDeath(this);
+      },
+      () => undefined,
+    );
+    return work.finally(() => stop.abort());
+  }
+
+  private die(cause: Error): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.failAll(new ContainerError('CRASHED', `onnx worker died: ${cause.message}`, { cause }));
+    this.options.onDeath(this);
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.type === 'loaded') {
+      this.loading?.resolve({ inputs: msg.inputs, outputs: msg.outputs });
+      this.loading = undefined;
+    } else if (msg.type === 'load-failed') {
+      this.loading?.reject(
+        new ContainerError('LOAD_FAILED', `onnxruntime could not load the model: ${msg.message}`),
+      );
+      this.loading = undefined;
+    } else {
+      const call = this.runs.get(msg.id);
+      if (!call) return;
+      this.runs.delete(msg.id);
+      if (msg.type === 'run-failed') {
+        call.reject(new ContainerError('BAD_INPUT', `onnxruntime rejected the batch: ${msg.message}`));
+      } else {
+        const outputs: Record<string, Tensor> = {};
+        for (const [name, t] of Object.entries(msg.outputs)) {
+          outputs[name] = { dtype: t.dtype, shape: t.dims, data: t.data as Tensor['data'] };
+        }
+        call.resolve(outputs);
+      }
+    }
+    this.holdProcess();
+  }
+
+  private failAll(err: Error): void {
+    for (const call of this.runs.values()) call.reject(err);
+    this.runs.clear();
+    this.loading?.reject(err);
+    this.loading = undefined;
+  }
+
+  /** Keeps the process alive only while the thread has work, so an idle predictor never holds it open. */
+  private holdProcess(): void {
+    if (this.gone) return;
+    if (this.runs.size > 0 || this.loading) this.thread.ref();
+    else this.thread.unref();
+  }
+}

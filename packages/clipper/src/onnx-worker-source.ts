@@ -1,0 +1,101 @@
+/**
+ * The worker's source, plain CommonJS run with `new Worker(ONNX_WORKER_SOURCE, { eval: true })`. A string
+ * rather than a file because the same code must start from TypeScript sources (vitest, tsx), where Node 20
+ * cannot load a `.ts` worker, and from the bundled dist. `workerData.ortPath` is onnxruntime-node's
+ * resolved entry, found on the main thread.
+ */
+export const ONNX_WORKER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+let session;
+
+function message(err) {
+  return err && err.message ? String(err.message) : String(err);
+}
+
+function meta(list) {
+  return (list || []).map((m) => ({ name: m.name, isTensor: m.isTensor, type: m.type, shape: m.shape }));
+}
+
+const DTYPES = ['float32', 'float64', 'int32', 'int8', 'uint8', 'int64', 'bool'];
+
+// A model the container cannot batch is refused at load, so it never replaces a working session.
+function unsupported(next) {
+  for (const [kind, list] of [['input', next.inputMetadata], ['output', next.outputMetadata]]) {
+    for (const m of list || []) {
+      if (!m.isTensor || !DTYPES.includes(m.type)) return kind + " '" + m.name + "' has unsupported type " + (m.type || 'non-tensor');
+      if (!Array.isArray(m.shape) || m.shape.length < 1) return kind + " '" + m.name + "' has no batch dimension";
+    }
+  }
+  return undefined;
+}
+
+async function load(msg) {
+  try {
+    const next = await ort.InferenceSession.create(msg.model, msg.options);
+    const problem = unsupported(next);
+    if (problem) {
+      await next.release();
+      throw new Error(problem);
+    }
+    const previous = session;
+    session = next;
+    if (previous) await previous.release().catch(() => undefined);
+    parentPort.postMessage({ type: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+  } catch (err) {
+    parentPort.postMessage({ type: 'load-failed', message: message(err) });
+  }
+}
+
+async function run(msg) {
+  try {
+    if (!session) throw new Error('no model loaded');
+    const feeds = {};
+    for (const name of Object.keys(msg.feeds)) {
+      const t = msg.feeds[name];
+      feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+    }
+    if (msg.crash === 'exit') process.exit(70);
+    if (msg.crash === 'throw') {
+      setImmediate(() => {
+        throw new Error('test crash');
+      });
+      return;
+    }
+    const results = await session.run(feeds);
+    const outputs = {};
+    const transfer = [];
+    for (const name of Object.keys(results)) {
+      const t = results[name];
+      let data = t.data;
+      // onnxruntime hands back one fresh buffer per output; copy only if it is ever shared or offset.
+      if (data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || transfer.includes(data.buffer)) {
+        data = data.slice();
+      }
+      transfer.push(data.buffer);
+      outputs[name] = { dtype: t.type, dims: Array.from(t.dims, Number), data };
+    }
+    parentPort.postMessage({ type: 'result', id: msg.id, outputs }, transfer);
+  } catch (err) {
+    parentPort.postMessage({ type: 'run-failed', id: msg.id, message: message(err) });
+  }
+}
+
+// Loads and runs are handled one at a time, in order, so a load never overlaps a run.
+let chain = Promise.resolve();
+parentPort.on('message', (msg) => {
+  if (!msg || typeof msg !== 'object') return;
+  if (msg.type === 'exit') {
+    // A message handler only runs while no native call is on this thread's stack, so this is a safe point
+    // to stop. Terminating the thread from outside during session.run aborts the whole process instead.
+    try {
+      if (session) session.release();
+    } catch {
+      // Exiting frees the rest.
+    }
+    process.exit(0);
+  }
+  chain = chain.then(() => (msg.type === 'load' ? load(msg) : msg.type === 'run' ? run(msg) : undefined));
+});
+`;
