@@ -75,7 +75,7 @@ export class InProcessKvBucket {
     return entry.revision;
   }
 
-  /** The newest entry of each key matching `tokens`, in revision order (deletes included, as in NATS). */
+  /** The newest entry of each key matching `tokens`, in revision order (delete markers included). */
   snapshot(tokens: readonly string[]): KvEntry[] {
     const out: KvEntry[] = [];
     for (const [key, list] of this.entries) {
@@ -161,7 +161,10 @@ export class InProcessKvStore implements KvStore {
     let stop = () => {};
     const queue = new InProcessQueue<KvEntry>(this.owner.pendingLimit, () => stop());
     if (options.includeHistory ?? true) {
-      for (const entry of this.store.snapshot(tokens)) queue.push(copyEntry(entry));
+      // The current values only: a key deleted before the watch has none (as NatsTransport does).
+      for (const entry of this.store.snapshot(tokens)) {
+        if (entry.operation === 'PUT') queue.push(copyEntry(entry));
+      }
     }
     const unwatch = this.store.watch((entry) => {
       if (!matchTokens(tokens, entry.key.split('.'))) return;

@@ -299,6 +299,16 @@ export function describeConformance(
         await within(sub.closed, WAIT, 'sub.closed');
       });
 
+      it('ends an idle iteration on unsubscribe before any message', async () => {
+        const t = await connect();
+        const sub = t.subscribe(unique('idle'));
+        const reader = background(sub);
+        await t.flush();
+        sub.unsubscribe();
+        await within(reader.ended, WAIT, 'the iteration to end');
+        expect(reader.items).toEqual([]);
+      });
+
       it('ends the iteration on unsubscribe and delivers nothing afterwards', async () => {
         const [a, b] = [await connect(), await connect()];
         const subject = unique('unsub');
@@ -340,6 +350,29 @@ export function describeConformance(
           Array.from({ length: 20 }, (_, i) => client.request(subject, bytes(String(i)))),
         );
         expect(answers.map((m) => text(m.data))).toEqual(Array.from({ length: 20 }, (_, i) => `echo:${i}`));
+      });
+
+      it('gets exactly one answer from a queue group of responders', async () => {
+        const [client, s1, s2] = [await connect(), await connect(), await connect()];
+        const subject = unique('qrpc');
+        let served = 0;
+        for (const [name, t] of [
+          ['s1', s1],
+          ['s2', s2],
+        ] as const) {
+          const sub = t.subscribe(subject, { queue: 'responders' });
+          (async () => {
+            for await (const msg of sub) {
+              served++;
+              msg.respond(bytes(name));
+            }
+          })();
+          await t.flush();
+        }
+        const names = new Set<string>();
+        for (let i = 0; i < 10; i++) names.add(text((await client.request(subject, bytes('?'))).data));
+        expect(served).toBe(10);
+        expect([...names].every((n) => n === 's1' || n === 's2')).toBe(true);
       });
 
       it('fails with TIMEOUT when the subscribers do not answer', async () => {
@@ -462,6 +495,23 @@ export function describeConformance(
         expect(live[1]!.revision).toBeGreaterThan(r4);
         watch.stop();
         await readToEnd(watch);
+      });
+
+      it('treats a deleted key as absent: not in a watch snapshot, recreated by update from 0', async () => {
+        const t = await connect();
+        const kv = await t.kv(unique('kvdel'));
+        await kv.put('gone', bytes('x'));
+        await kv.delete('gone');
+        const r2 = await kv.put('kept', bytes('y'));
+        const watch = await kv.watch();
+        // The snapshot holds values; a key deleted before the watch started has none.
+        const initial = await take(watch, 1);
+        expect(initial.map((e) => [e.key, e.operation, e.revision])).toEqual([['kept', 'PUT', r2]]);
+        const r3 = await kv.update('gone', bytes('again'), 0);
+        expect(r3).toBe(r2 + 1);
+        expect(text((await kv.get('gone'))!.value)).toBe('again');
+        expect((await take(watch, 1))[0]).toMatchObject({ key: 'gone', operation: 'PUT', revision: r3 });
+        watch.stop();
       });
 
       it('watches a wildcard key pattern, and only new updates without history', async () => {
