@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessHub } from '../src/in-process-hub.js';
 import { ModelRegistry, RegistryError, type Transport } from '../src/index.js';
 import { blobName } from '../src/model-registry-layout.js';
+import { startSupercluster } from '../src/nats-cluster.js';
 import { startNatsServer } from '../src/nats-server.js';
 import { NatsTransport } from '../src/nats-transport.js';
 
@@ -363,6 +364,34 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
 
 describeRegistry('the in-process transport', inProcessPair);
 describeRegistry('a real nats-server', natsPair);
+
+describe('ModelRegistry across regions of a NATS supercluster', () => {
+  it('hot-loads a version published in one region into another over a shaped WAN link', async () => {
+    const sc = await startSupercluster(['train', 'serve'], {
+      jetstream: true,
+      wan: [{ between: ['train', 'serve'], bandwidthMbps: 200, latencyMs: 10 }],
+    });
+    const a = await NatsTransport.connect({ servers: sc.urls('train'), region: 'train', reconnect: false });
+    const b = await NatsTransport.connect({ servers: sc.urls('serve'), region: 'serve', reconnect: false });
+    try {
+      // The trainer opens the registry first, so its buckets live in the training region.
+      const trainer = new ModelRegistry(a);
+      const v1 = await trainer.publish(draft('geo', 1));
+      const server = new ModelRegistry(b);
+      const watch = await server.watch('geo', { fromLatest: true });
+      const seen = take(watch, 2, 30_000);
+      const model = new Uint8Array(randomBytes(3 * 1024 * 1024));
+      const v2 = await trainer.publish(draft('geo', 2, { files: { 'model.onnx': model } }));
+      expect((await seen).map((m) => m.version)).toEqual([v1.version, v2.version]);
+      const { files } = await server.resolve('geo', v2.version);
+      expect(Buffer.compare(files['model.onnx']!, model)).toBe(0);
+      watch.stop();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await sc.close();
+    }
+  });
+});
 
 describe('ModelRegistry options', () => {
   it('refuses a bad bucket name, naming the field', () => {
