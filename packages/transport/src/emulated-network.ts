@@ -45,6 +45,9 @@ const key = (from: string, to: string) => `${from}\u0000${to}`;
  *
  * Control messages (clocks, barriers) use a second queue on the link, so they never wait behind data;
  * their few bytes are not charged to the data lane. All timing goes through the injected clock.
+ *
+ * Only messages cross it (the hub's publish, request and reply): kv and blobs are not delayed or counted,
+ * they stand for a store every region reaches directly.
  */
 export class EmulatedNetwork implements Network {
   readonly topology: Topology;
