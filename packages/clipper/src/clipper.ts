@@ -1,7 +1,6 @@
 import { type Clock, ConfigError, type Predictor, parseConfig, systemClock } from '@geoml/core';
 import { type Application, type ApplicationInput, applicationSchema, checkInput } from './application.js';
 import {
-  type BatchingConfig,
   type ClipperConfig,
   type ClipperConfigInput,
   clipperConfigSchema,
@@ -9,6 +8,13 @@ import {
   type ModelDeploymentInput,
   modelDeploymentSchema,
 } from './config.js';
+import {
+  Deployments,
+  type ModelInfo,
+  type ModelVersionInfo,
+  type PredictorFactory,
+  versionInfo,
+} from './deployments.js';
 import { emit, type ServingMetrics } from './metrics.js';
 import { type CacheLookup, type CacheStats, PredictionCache } from './prediction-cache.js';
 import {
@@ -19,11 +25,8 @@ import {
   SLO_EXPLANATION,
   type TaskOutcome,
 } from './query.js';
-import { ModelVersionScheduler, type ReplicaStatus } from './scheduler.js';
+import type { ModelVersionScheduler } from './scheduler.js';
 import { ServingError } from './serving-error.js';
-
-/** Makes replica number `index` of a model version (e.g. an OnnxPredictor on the version's bytes). */
-export type PredictorFactory = (index: number) => Predictor | Promise<Predictor>;
 
 /** `deployModel` options: the model deployment config without the name and version given apart. */
 export type DeployOptions = Omit<ModelDeploymentInput, 'name' | 'version'>;
@@ -46,37 +49,12 @@ export interface ClipperOptions extends ClipperConfigInput {
   readonly metrics?: ServingMetrics;
 }
 
-/** A deployed model version, as the admin API and the OIP metadata endpoints show it. */
-export interface ModelVersionInfo {
-  readonly name: string;
-  readonly version: string;
-  readonly serving: boolean;
-  readonly ready: boolean;
-  readonly inputType: InputType | undefined;
-  readonly batching: BatchingConfig;
-  readonly cache: boolean;
-  readonly maxQueueLength: number;
-  readonly queueLength: number;
-  readonly replicas: readonly ReplicaStatus[];
-}
-
-export interface ModelInfo {
-  readonly name: string;
-  readonly servingVersion: string | undefined;
-  readonly versions: readonly ModelVersionInfo[];
-}
-
 /** Feedback received by `update`, kept (bounded) for the selection layer. */
 export interface FeedbackRecord {
   readonly app: string;
   readonly feedback: unknown;
   /** Clock ms. */
   readonly receivedAt: number;
-}
-
-interface ModelEntry {
-  readonly versions: Map<string, ModelVersionScheduler>;
-  serving: string | undefined;
 }
 
 /**
@@ -96,9 +74,7 @@ export class Clipper {
   private readonly cache: PredictionCache;
   private readonly apps = new Map<string, Application>();
   private readonly feedbackLog = new Map<string, FeedbackRecord[]>();
-  private readonly models = new Map<string, ModelEntry>();
-  /** `name:version` pairs whose replicas are being created, so a concurrent deploy of the same is refused. */
-  private readonly deploying = new Set<string>();
+  private readonly models: Deployments;
   private nextQueryId = 0;
   private closing: Promise<void> | undefined;
 
@@ -108,6 +84,12 @@ export class Clipper {
     this.clock = clock ?? systemClock;
     this.metrics = metrics;
     this.cache = new PredictionCache(this.config.cache);
+    this.models = new Deployments({ clock: this.clock, metrics, closeGraceMs: this.config.closeGraceMs });
+  }
+
+  /** True once `close` was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
   }
 
   // ---------------------------------------------------------------- applications
@@ -178,40 +160,13 @@ export class Clipper {
       { ...options, name, version: String(version), replicas: count },
       `model deployment ${name}:${version}`,
     );
-    const id = `${deployment.name}:${deployment.version}`;
     for (const app of this.apps.values()) {
-      if (app.linkedModels.includes(deployment.name))
+      if (app.linkedModels.includes(deployment.name)) {
         checkTypes(app, deployment.name, deployment.version, deployment.inputType);
+      }
     }
-    if (this.models.get(deployment.name)?.versions.has(deployment.version) || this.deploying.has(id)) {
-      throw new ServingError('ALREADY_EXISTS', `model ${id} is already deployed`);
-    }
-    this.deploying.add(id);
-    let predictors: Predictor[];
-    try {
-      predictors = await this.createReplicas(replicas, deployment.replicas);
-    } finally {
-      this.deploying.delete(id);
-    }
-    if (this.closing) {
-      await Promise.allSettled(predictors.map((p) => p.dispose?.()));
-      throw new ServingError('CLOSED', 'the serving core is closed');
-    }
-    const scheduler = new ModelVersionScheduler({
-      deployment,
-      predictors,
-      clock: this.clock,
-      closeGraceMs: this.config.closeGraceMs,
-      ...(this.metrics ? { metrics: this.metrics } : {}),
-    });
-    let entry = this.models.get(deployment.name);
-    if (!entry) {
-      entry = { versions: new Map(), serving: undefined };
-      this.models.set(deployment.name, entry);
-    }
-    entry.versions.set(deployment.version, scheduler);
-    if (deployment.activate || entry.serving === undefined) entry.serving = deployment.version;
-    return this.versionInfo(entry, scheduler);
+    const scheduler = await this.models.deploy(deployment, replicas, () => this.closed);
+    return versionInfo(scheduler, this.models.find(deployment.name) === scheduler, this.closed);
   }
 
   /**
@@ -219,12 +174,7 @@ export class Clipper {
    * version still deployed. Queries already queued on the previous version finish there.
    */
   setServingVersion(name: string, version: string | number): ModelInfo {
-    const entry = this.modelEntry(name);
-    const v = String(version);
-    if (!entry.versions.has(v)) {
-      throw new ServingError('UNKNOWN_VERSION', `model ${name} has no deployed version ${JSON.stringify(v)}`);
-    }
-    entry.serving = v;
+    this.models.setServing(name, String(version));
     return this.getModel(name);
   }
 
@@ -238,45 +188,24 @@ export class Clipper {
     version: string | number,
     options: { force?: boolean } = {},
   ): Promise<void> {
-    const entry = this.modelEntry(name);
     const v = String(version);
-    const scheduler = entry.versions.get(v);
-    if (!scheduler) {
-      throw new ServingError('UNKNOWN_VERSION', `model ${name} has no deployed version ${JSON.stringify(v)}`);
-    }
-    if (entry.serving === v && !options.force) {
-      throw new ServingError(
-        'IN_USE',
-        `model ${name}:${v} is the serving version; set another serving version first, or pass force`,
-      );
-    }
-    entry.versions.delete(v);
-    if (entry.serving === v) entry.serving = undefined;
-    if (entry.versions.size === 0) this.models.delete(name);
+    const closing = this.models.undeploy(name, v, options.force ?? false);
     this.cache.invalidate(name, v);
-    await scheduler.close();
+    await closing;
   }
 
   getModel(name: string): ModelInfo {
-    const entry = this.modelEntry(name);
-    return {
-      name,
-      servingVersion: entry.serving,
-      versions: [...entry.versions.values()].map((s) => this.versionInfo(entry, s)),
-    };
+    return this.models.info(name, this.closed);
   }
 
   listModels(): ModelInfo[] {
-    return [...this.models.keys()].map((name) => this.getModel(name));
+    return this.models.names().map((name) => this.getModel(name));
   }
 
   /** Whether a model (its serving version, or `version`) can take queries: the OIP `/ready` probe. */
   isReady(name: string, version?: string | number): boolean {
-    const entry = this.models.get(name);
-    if (!entry || this.closing) return false;
-    const v = version === undefined ? entry.serving : String(version);
-    const scheduler = v === undefined ? undefined : entry.versions.get(v);
-    return scheduler !== undefined && !scheduler.closed;
+    const scheduler = this.models.find(name, version === undefined ? undefined : String(version));
+    return !this.closed && scheduler !== undefined && !scheduler.closed;
   }
 
   // ---------------------------------------------------------------- queries
@@ -308,11 +237,9 @@ export class Clipper {
         outcome: failure('no-model', NO_MODEL_EXPLANATION),
       });
     }
-    const entry = this.models.get(model);
-    const version = entry?.serving;
-    const scheduler = version === undefined ? undefined : entry?.versions.get(version);
+    const scheduler = this.models.find(model);
     if (!scheduler) {
-      return this.finish(queryId, app.name, start, app.defaultOutput, model, version, {
+      return this.finish(queryId, app.name, start, app.defaultOutput, model, undefined, {
         outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`),
       });
     }
@@ -332,17 +259,10 @@ export class Clipper {
   ): Promise<PredictionResult<O | null>> {
     const start = this.clock.now();
     this.assertOpen();
-    const entry = this.modelEntry(name);
-    const version = options.version === undefined ? entry.serving : String(options.version);
-    const scheduler = version === undefined ? undefined : entry.versions.get(version);
-    if (!scheduler) {
-      throw new ServingError(
-        'UNKNOWN_VERSION',
-        version === undefined
-          ? `model ${name} has no serving version`
-          : `model ${name} has no deployed version ${JSON.stringify(version)}`,
-      );
-    }
+    const scheduler = this.models.get(
+      name,
+      options.version === undefined ? undefined : String(options.version),
+    );
     const { inputType } = scheduler.deployment;
     if (inputType) checkInput(inputType, input, `model ${name}`);
     const deadline = this.deadlineOf(options, start) ?? start + this.config.modelTimeoutMs;
@@ -381,8 +301,7 @@ export class Clipper {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const schedulers = [...this.models.values()].flatMap((e) => [...e.versions.values()]);
-      await Promise.allSettled(schedulers.map((s) => s.close('the serving core is closing')));
+      await Promise.allSettled(this.models.all().map((s) => s.close('the serving core is closing')));
     })();
     return this.closing;
   }
@@ -498,62 +417,11 @@ export class Clipper {
     return deadline;
   }
 
-  private async createReplicas(
-    replicas: readonly Predictor[] | PredictorFactory,
-    count: number,
-  ): Promise<Predictor[]> {
-    if (typeof replicas !== 'function') {
-      replicas.forEach((p, i) => {
-        if (!p || typeof (p as Predictor).predict !== 'function') {
-          throw new ConfigError(
-            `invalid model deployment: replicas.${i}: not a Predictor (no predict method)`,
-            [`replicas.${i}`],
-          );
-        }
-      });
-      return [...replicas];
-    }
-    const made = await Promise.allSettled(
-      Array.from({ length: count }, (_, i) => Promise.resolve().then(() => replicas(i))),
-    );
-    const failed = made.find((m) => m.status === 'rejected');
-    const ok = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value] : []));
-    if (failed || ok.some((p) => !p || typeof p.predict !== 'function')) {
-      await Promise.allSettled(ok.map((p) => p?.dispose?.()));
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-      throw new ConfigError('invalid model deployment: replicas: the factory returned a non-Predictor', [
-        'replicas',
-      ]);
-    }
-    return ok;
-  }
-
   private checkLink(app: Application, model: string): void {
-    const entry = this.modelEntry(model);
-    for (const scheduler of entry.versions.values())
-      checkTypes(app, model, scheduler.version, scheduler.deployment.inputType);
-  }
-
-  private modelEntry(name: string): ModelEntry {
-    const entry = this.models.get(name);
-    if (!entry) throw new ServingError('UNKNOWN_MODEL', `no model named ${JSON.stringify(name)} is deployed`);
-    return entry;
-  }
-
-  private versionInfo(entry: ModelEntry, s: ModelVersionScheduler): ModelVersionInfo {
-    const d = s.deployment;
-    return {
-      name: s.name,
-      version: s.version,
-      serving: entry.serving === s.version,
-      ready: !s.closed && !this.closing,
-      inputType: d.inputType,
-      batching: d.batching,
-      cache: d.cache,
-      maxQueueLength: d.maxQueueLength,
-      queueLength: s.queueLength,
-      replicas: s.replicaStatus(),
-    };
+    if (!this.models.has(model)) {
+      throw new ServingError('UNKNOWN_MODEL', `no model named ${JSON.stringify(model)} is deployed`);
+    }
+    for (const s of this.models.versionsOf(model)) checkTypes(app, model, s.version, s.deployment.inputType);
   }
 
   private assertOpen(): void {

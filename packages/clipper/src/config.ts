@@ -92,6 +92,8 @@ export const modelDeploymentSchema = z.strictObject({
   inputType: inputTypeSchema.optional(),
   /** Make this version the serving one on deploy (Clipper's behaviour); false deploys it dark. */
   activate: z.boolean().default(true),
+  /** Free-form facts shown with the version (e.g. the OIP input/output signatures a frontend serves). */
+  metadata: z.record(z.string(), z.unknown()).default({}),
 });
 export type ModelDeployment = z.output<typeof modelDeploymentSchema>;
 export type ModelDeploymentInput = z.input<typeof modelDeploymentSchema>;

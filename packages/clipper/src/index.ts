@@ -18,11 +18,8 @@ export {
   type ClipperOptions,
   type DeployOptions,
   type FeedbackRecord,
-  type ModelInfo,
-  type ModelVersionInfo,
   type PredictModelOptions,
   type PredictOptions,
-  type PredictorFactory,
 } from './clipper.js';
 export {
   aimdBatchingSchema,
@@ -43,6 +40,7 @@ export {
   staticBatchingSchema,
 } from './config.js';
 export { DelayedBatchingController } from './delayed-batching.js';
+export type { ModelInfo, ModelVersionInfo, PredictorFactory } from './deployments.js';
 export { ContainerError, type ContainerErrorCode } from './errors.js';
 export {
   type BatchFunction,
