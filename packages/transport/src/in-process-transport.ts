@@ -32,6 +32,20 @@ export interface InProcessTransportOptions {
 
 const encoder = new TextEncoder();
 
+const HEADER_KEY = /^[!-9;-~]+$/;
+
+/** NATS headers travel as text lines: printable keys without `:`, values without line breaks. */
+function checkHeaders(headers: Headers | undefined): void {
+  if (headers === undefined) return;
+  for (const [key, value] of Object.entries(headers)) {
+    if (!HEADER_KEY.test(key))
+      throw new TypeError(`header name '${key}' must be printable ASCII without ':'`);
+    if (typeof value !== 'string' || /[\r\n]/.test(value)) {
+      throw new TypeError(`header '${key}' must be a string without line breaks`);
+    }
+  }
+}
+
 function headerBytes(headers: Headers | undefined): number {
   if (!headers) return 0;
   let n = 0;
@@ -85,6 +99,7 @@ export class InProcessTransport implements Transport {
         `payload of ${data.byteLength} bytes exceeds the maximum of ${this.hub.maxPayload}`,
       );
     }
+    checkHeaders(options.headers);
     const headers = options.headers ? { ...options.headers } : undefined;
     const msg: HubMessage = {
       subject,

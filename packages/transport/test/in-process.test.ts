@@ -121,6 +121,15 @@ describe('InProcessTransport specifics', () => {
     t.publish('big', new Uint8Array(10));
   });
 
+  it('refuses headers that cannot travel as NATS header lines', () => {
+    const t = new InProcessTransport();
+    expect(() => t.publish('h', bytes('x'), { headers: { 'bad key': 'v' } })).toThrow(TypeError);
+    expect(() => t.publish('h', bytes('x'), { headers: { 'a:b': 'v' } })).toThrow(TypeError);
+    expect(() => t.publish('h', bytes('x'), { headers: { k: 'line\nbreak' } })).toThrow(TypeError);
+    expect(() => t.publish('h', bytes('x'), { headers: { k: 5 as unknown as string } })).toThrow(TypeError);
+    t.publish('h', bytes('x'), { headers: { 'X-Trace': 'a b: c' } });
+  });
+
   it('refuses a region its network does not know', () => {
     const network: Network = { regions: ['a', 'b'], transmit: async () => {} };
     const hub = new InProcessHub({ network });
