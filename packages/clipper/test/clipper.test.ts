@@ -509,6 +509,77 @@ describe('Clipper: versions, feedback and shutdown', () => {
     });
   });
 
+  it('deploys replicas from a factory, all or none, with metadata shown per version', async () => {
+    const { clock, clipper, run } = virtualClipper();
+    await run(async () => {
+      const made: SyntheticReplica<number, number>[] = [];
+      const info = await clipper.deployModel(
+        'm',
+        '1',
+        (i) => {
+          const r = doubler(clock, 1, 0, 10 + i);
+          made.push(r);
+          return r;
+        },
+        { replicas: 3, metadata: { inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }] } },
+      );
+      expect(made).toHaveLength(3);
+      expect(info).toMatchObject({ name: 'm', version: '1', serving: true, ready: true, cache: true });
+      expect(info.replicas.map((r) => r.index)).toEqual([0, 1, 2]);
+      expect(clipper.getModel('m').versions[0]!.metadata).toEqual({
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [-1] }],
+      });
+      // One replica failing to load fails the deploy and disposes the others; nothing is registered.
+      const loaded: SyntheticReplica<number, number>[] = [];
+      const failed = await clipper
+        .deployModel(
+          'm',
+          '2',
+          async (i) => {
+            if (i === 1) throw new Error('model bytes corrupt');
+            const r = doubler(clock);
+            loaded.push(r);
+            return r;
+          },
+          { replicas: 3 },
+        )
+        .catch((e: Error) => e);
+      expect((failed as Error).message).toBe('model bytes corrupt');
+      expect(loaded.every((r) => r.disposed)).toBe(true);
+      expect(clipper.getModel('m').versions.map((v) => v.version)).toEqual(['1']);
+    });
+  });
+
+  it('undeploying a version answers its queued queries with the default', async () => {
+    const { clock, clipper, run } = virtualClipper();
+    const old = doubler(clock, 10, 0);
+    await run(async () => {
+      clipper.registerApplication({
+        name: 'app',
+        inputType: 'json',
+        latencySloMs: 100,
+        defaultOutput: 'gone',
+      });
+      await clipper.deployModel('m', '1', [old], {
+        batching: { mode: 'static', batchSize: 1 },
+        cache: false,
+      });
+      clipper.linkModel('app', 'm');
+      const queued = [1, 2, 3].map((x) => clipper.predict('app', x));
+      await clock.sleep(1);
+      await clipper.deployModel('m', '2', [doubler(clock, 1, 0)]);
+      await clipper.undeployModel('m', '1');
+      const results = await Promise.all(queued);
+      expect(results[0]).toMatchObject({ output: 2, default: false, version: '1' });
+      expect(results.slice(1)).toMatchObject([
+        { output: 'gone', defaultReason: 'closed', defaultExplanation: 'model m:1 was undeployed' },
+        { output: 'gone', defaultReason: 'closed' },
+      ]);
+      expect(old.disposed).toBe(true);
+      expect(await clipper.predict('app', 5)).toMatchObject({ output: 10, version: '2' });
+    });
+  });
+
   it('serves a model version directly for the Open Inference Protocol', async () => {
     const { clock, clipper, run } = virtualClipper({ modelTimeoutMs: 30 });
     await run(async () => {
