@@ -76,7 +76,25 @@ export interface Supercluster {
 }
 
 /** Starts `n` routed servers sharing one cluster name. */
-export async function startNatsCluster(n: number, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+export function startNatsCluster(n: number, options: NatsClusterOptions = {}): Promise<NatsCluster> {
+  return retryOnPortClash(() => startNatsClusterOnce(n, options));
+}
+
+/**
+ * Route and gateway ports are picked before the servers start, so another process may take one in
+ * between; such a start is retried on fresh ports (a few times, then the error stands).
+ */
+async function retryOnPortClash<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(n: number, options: NatsClusterOptions): Promise<NatsCluster> {
   if (!Number.isInteger(n) || n < 1)
     throw new TransportError('SERVER', `startNatsCluster: n must be a positive integer, got ${n}`);
   const name = options.name ?? 'geoml';
@@ -182,10 +200,14 @@ function directedLinks(wan: z.output<typeof superclusterSchema>['wan'], regions:
  * APP account (`no_auth_user`), which has JetStream when `jetstream` is set. Each directed gateway link
  * listed in `wan` is dialled through its own `WanProxy`.
  */
-export async function startSupercluster(
+export function startSupercluster(
   regions: string[],
   options: SuperclusterOptions = {},
 ): Promise<Supercluster> {
+  return retryOnPortClash(() => startSuperclusterOnce(regions, options));
+}
+
+async function startSuperclusterOnce(regions: string[], options: SuperclusterOptions): Promise<Supercluster> {
   const spec = parseConfig(
     superclusterSchema,
     { regions, serversPerRegion: options.serversPerRegion, wan: options.wan },

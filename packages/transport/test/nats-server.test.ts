@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../src/nats-cluster.js';
 import { startNatsServer } from '../src/nats-server.js';
@@ -30,6 +31,18 @@ describe('startNatsServer', () => {
       code: 'SERVER',
       message: expect.stringMatching(/exited with 1[\s\S]*unknown field "no_such_option"/),
     });
+  });
+
+  it('fails fast, with the reason, when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      await expect(startNatsServer({ port })).rejects.toThrow(/address already in use/);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('says what to install when the binary is missing', async () => {
