@@ -57,6 +57,11 @@ async function run(msg) {
       feeds[name] = new ort.Tensor(t.dtype, t.data, t.dims);
     }
     if (msg.crash === 'exit') process.exit(70);
+    if (msg.crash === 'oom') {
+      // Grows the JS heap until the worker's resourceLimits stop it (bounded for a worker without limits).
+      const hog = [];
+      for (let i = 0; i < 1e5; i++) hog.push(new Array(1e6).fill(i));
+    }
     if (msg.crash === 'throw') {
       setImmediate(() => {
         throw new Error('test crash');

@@ -23,8 +23,8 @@ export interface WireMeta {
   readonly shape?: (number | string)[];
 }
 
-/** How a test makes the worker die while it holds a batch: exit, or throw an uncaught error. */
-export type CrashMode = 'exit' | 'throw';
+/** How a test makes the worker die while it holds a batch: exit, throw uncaught, or run out of heap. */
+export type CrashMode = 'exit' | 'throw' | 'oom';
 
 type ToWorker =
   | { type: 'load'; model: Uint8Array | string; options: Record<string, unknown> }

@@ -169,6 +169,16 @@ describe('OnnxPredictor', () => {
     expect(p.restarts).toBe(0);
   });
 
+  it('survives a worker that runs out of heap (resourceLimits): CRASHED, then a fresh worker serves', async () => {
+    const p = await predictor(mlpS.bytes, { resourceLimits: { maxOldGenerationSizeMb: 64 } });
+    p[CRASH_NEXT_RUN]('oom');
+    const err = await rejection(p.predict([query(1)]));
+    expect(err.code).toBe('CRASHED');
+    expect(err.message).toMatch(/memory/i);
+    expectReference(await p.predict([query(2)]), [2]);
+    expect(p.restarts).toBe(1);
+  });
+
   it('fails with DISPOSED after dispose, including a call in flight', async () => {
     const p = await predictor(mlpS.bytes);
     const inFlight = rejection(p.predict([query(1)]));
