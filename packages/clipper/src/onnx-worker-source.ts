@@ -7,8 +7,15 @@
 export const ONNX_WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
 let session;
+let ort;
+let ortError;
+try {
+  ort = require(workerData.ortPath);
+} catch (err) {
+  // Reported as a failed load (not a crash, which would be retried in vain).
+  ortError = err;
+}
 
 function message(err) {
   return err && err.message ? String(err.message) : String(err);
@@ -33,6 +40,7 @@ function unsupported(next) {
 
 async function load(msg) {
   try {
+    if (ortError) throw new Error('onnxruntime-node could not be loaded: ' + message(ortError));
     const next = await ort.InferenceSession.create(msg.model, msg.options);
     const problem = unsupported(next);
     if (problem) {
