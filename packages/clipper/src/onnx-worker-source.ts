@@ -29,6 +29,7 @@ const DTYPES = ['float32', 'float64', 'int32', 'int8', 'uint8', 'int64', 'bool']
 
 // A model the container cannot batch is refused at load, so it never replaces a working session.
 function unsupported(next) {
+  if (!next.inputMetadata || next.inputMetadata.length === 0) return 'the model has no inputs to batch';
   for (const [kind, list] of [['input', next.inputMetadata], ['output', next.outputMetadata]]) {
     for (const m of list || []) {
       if (!m.isTensor || !DTYPES.includes(m.type)) return kind + " '" + m.name + "' has unsupported type " + (m.type || 'non-tensor');
