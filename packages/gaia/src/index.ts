@@ -1,5 +1,8 @@
 // Public API of @geoml/gaia. Every public name is listed here; files not named stay internal.
 
+export { type CalibrateOptions, CostModel, type CostModelSpec, calibrate } from './cost-model.js';
+export { type Mode, planDeployment, type RegionPlan } from './deployment.js';
+export { GaiaError } from './errors.js';
 export {
   createLda,
   type LdaBatch,
@@ -8,6 +11,7 @@ export {
   type LdaWorkload,
   ldaOptionsSchema,
 } from './lda.js';
+export { LinkMeter, type LinkTraffic } from './link-meter.js';
 export {
   createMatrixFactorization,
   type MatrixFactorizationOptions,
@@ -15,6 +19,7 @@ export {
   matrixFactorizationOptionsSchema,
   type RatingsBatch,
 } from './matrix-factorization.js';
+export { MirrorClock } from './mirror-clock.js';
 export {
   createMnistClassifier,
   type DigitsBatch,
@@ -23,6 +28,28 @@ export {
   type MnistClassifierWorkload,
   mnistClassifierOptionsSchema,
 } from './mnist-classifier.js';
+export { type KeyRange, ParameterLayout } from './param-layout.js';
+export { type Delta, ParameterShard, type SparseDelta } from './parameter-shard.js';
+export { Region, type RegionOptions } from './region.js';
+export { LinkBacklog, SelectiveBarrier } from './selective-barrier.js';
+export { type BlockedTime, ShardServer } from './shard-server.js';
+export {
+  SignificanceFilter,
+  type SignificanceFilterOptions,
+  type SignificantUpdates,
+  type UpdateEncoding,
+} from './significance-filter.js';
+export { mayRead, type SyncPolicy, stalenessBound } from './sync-policy.js';
+export { ThresholdController, type ThresholdControllerOptions } from './threshold-controller.js';
+export { type TrainConfig, type TrainConfigInput, trainConfigSchema } from './train-config.js';
+export {
+  type ProgressEvent,
+  type QualityPoint,
+  type TrainOptions,
+  type TrainResult,
+  train,
+} from './trainer.js';
+export { Worker } from './worker.js';
 export {
   type DataShard,
   type DataSplit,

@@ -1,0 +1,284 @@
+import { setMaxListeners } from 'node:events';
+import {
+  type Clock,
+  createRng,
+  parseConfig,
+  type Quality,
+  systemClock,
+  type TensorMap,
+  VectorClock,
+  VirtualClock,
+} from '@geoml/core';
+import type { Network, ProfileOptions, Transport } from '@geoml/transport';
+import { CostModel, type CostModelSpec, calibrate } from './cost-model.js';
+import { planDeployment } from './deployment.js';
+import { GaiaError } from './errors.js';
+import { LinkMeter, type LinkTraffic } from './link-meter.js';
+import { ParameterLayout } from './param-layout.js';
+import { Region } from './region.js';
+import type { BlockedTime } from './shard-server.js';
+import { createEmulation } from './topology.js';
+import { type TrainConfig, type TrainConfigInput, trainConfigSchema } from './train-config.js';
+
+/** One evaluation of the first region's replica. */
+export interface QualityPoint {
+  /** Global clock: the slowest worker's iteration count. */
+  readonly clock: number;
+  readonly timeS: number;
+  readonly value: number;
+}
+
+/** What `train()` reports after each evaluation. */
+export interface ProgressEvent {
+  readonly clock: number;
+  readonly timeS: number;
+  readonly quality: Quality;
+  readonly wanBytes: number;
+  readonly links: readonly LinkTraffic[];
+  readonly blocked: BlockedTime;
+  /** Shipped / accumulated update entries over all mirrors (ASP modes; 1 otherwise). */
+  readonly fractionShipped: number;
+}
+
+export interface TrainResult {
+  readonly mode: TrainConfig['mode'];
+  readonly regions: readonly string[];
+  readonly workersPerRegion: number;
+  readonly params: number;
+  readonly reachedTarget: boolean;
+  /** Seconds (virtual or wall) until the target quality was first measured; null if never. */
+  readonly timeToTargetS: number | null;
+  readonly elapsedS: number;
+  readonly clocks: { readonly min: number; readonly max: number };
+  readonly finalQuality: Quality;
+  readonly series: readonly QualityPoint[];
+  /** WAN traffic (both lanes, links between different regions), from the network when it counts. */
+  readonly wanBytes: number;
+  readonly wanMessages: number;
+  /** Per directed link, as the engine sent it. */
+  readonly links: readonly LinkTraffic[];
+  readonly fractionShipped: number;
+  /** Fraction of workers' update entries that changed their parameter by less than 1 %. */
+  readonly fractionBelowOnePercent: number;
+  readonly blocked: BlockedTime;
+  readonly rejectedUpdates: number;
+  readonly costModel: CostModelSpec;
+  readonly ds: number;
+  readonly tau0: number;
+  /** The first region's final replica. */
+  readonly model: TensorMap;
+}
+
+export interface TrainOptions {
+  onProgress?: (event: ProgressEvent) => void;
+  /** Connection for a region; default: one in-process hub over the emulated topology. */
+  connect?: (region: string) => Transport;
+  /** Network for the default hub when `topology` lists plain regions. */
+  network?: Network;
+  clock?: Clock;
+}
+
+/**
+ * Trains `config.workload` across regions in `config.mode` and returns the run's measures. In virtual
+ * time (the default) the same config and seed give the same numbers on any machine.
+ */
+export async function train(input: TrainConfigInput, options: TrainOptions = {}): Promise<TrainResult> {
+  const cfg = parseConfig(trainConfigSchema, input, 'gaia train config');
+  const clock = options.clock ?? (cfg.time === 'virtual' ? new VirtualClock() : systemClock);
+  const costSpec = cfg.costModel ?? (await calibrate(cfg.workload, { seed: cfg.seed }));
+  const body = () => execute(cfg, clock, costSpec, options);
+  return clock instanceof VirtualClock ? clock.run(body) : body();
+}
+
+async function execute(
+  cfg: TrainConfig,
+  clock: Clock,
+  costSpec: CostModelSpec,
+  options: TrainOptions,
+): Promise<TrainResult> {
+  const { workload } = cfg;
+  const { model } = workload;
+  const track = clock instanceof VirtualClock ? <T>(p: Promise<T>) => clock.track(p) : undefined;
+  const rng = createRng(cfg.seed);
+  const init = model.init(rng.fork('init'));
+  const layout = new ParameterLayout(init);
+  const initial = layout.flatten(init);
+  const topo = createEmulation(
+    cfg.topology,
+    clock,
+    options.network,
+    cfg.regions,
+    cfg.profileOptions as ProfileOptions | undefined,
+  );
+  const connect = options.connect ?? topo.connect;
+  const W = cfg.workersPerRegion;
+  const plans = planDeployment({
+    run: cfg.run,
+    mode: cfg.mode,
+    regions: topo.regions,
+    workersPerRegion: W,
+    shardsPerRegion: cfg.shardsPerRegion,
+    layout,
+    staleness: cfg.staleness,
+    intra: cfg.intra,
+    ds: cfg.ds,
+    tau0: cfg.tau0,
+    barrierBytes: cfg.barrierBytes,
+    ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps } : {}),
+  });
+  const data = workload.shards(topo.regions.length, W, cfg.split);
+  const meter = new LinkMeter();
+  const stop = new AbortController();
+  // Every waiting read and sleep listens on the run's signal: many listeners are expected.
+  setMaxListeners(0, stop.signal);
+  const workerIds = plans.flatMap((p) => p.workers.map((w) => w.id));
+  const progress = new VectorClock(workerIds);
+  const transports = plans.map((p) => connect(p.region));
+  const start = clock.now();
+  const seconds = () => (clock.now() - start) / 1000;
+  const regions = plans.map(
+    (plan, i) =>
+      new Region({
+        plan,
+        transport: transports[i] as Transport,
+        clock,
+        model,
+        layout,
+        initial,
+        data,
+        rng: rng.fork('workers'),
+        cost: new CostModel(costSpec),
+        batchSize: workload.batchSize,
+        clocks: cfg.stop.maxClocks,
+        onBadUpdate: cfg.onBadUpdate,
+        meter,
+        signal: stop.signal,
+        ...(track ? { track } : {}),
+        onClock: (w, c) => onClock(w, c),
+      }),
+  );
+  // The replica judged: the first region's under ASP, the one spread-out server otherwise.
+  const judged = plans[0]?.shards.some((s) => s.mirror) ? [regions[0] as Region<unknown>] : regions;
+  const snapshot = () => {
+    const flat = new Float32Array(layout.size);
+    for (const r of judged) r.snapshotInto(flat);
+    return flat;
+  };
+  const blocked = (): BlockedTime => {
+    const b: BlockedTime = { syncMs: 0, mirrorMs: 0, barrierMs: 0 };
+    for (const r of regions) {
+      const x = r.blocked();
+      b.syncMs += x.syncMs;
+      b.mirrorMs += x.mirrorMs;
+      b.barrierMs += x.barrierMs;
+    }
+    return b;
+  };
+  const mirrors = () => regions.flatMap((r) => r.servers.flatMap((s) => (s.mirror ? [s.mirror] : [])));
+  const fractionShipped = () => {
+    const ms = mirrors();
+    const acc = ms.reduce((n, m) => n + m.filter.stats.accumulated, 0);
+    return ms.length === 0 ? 1 : acc === 0 ? 0 : ms.reduce((n, m) => n + m.filter.stats.shipped, 0) / acc;
+  };
+  const evaluate = async (params: Float32Array): Promise<Quality> => {
+    const q = model.evaluate(layout.unflatten(params));
+    return q instanceof Promise && track ? track(q) : q;
+  };
+  const reached = (q: Quality) =>
+    cfg.stop.targetQuality !== undefined &&
+    (q.higherIsBetter ? q.value >= cfg.stop.targetQuality : q.value <= cfg.stop.targetQuality);
+
+  const series: QualityPoint[] = [];
+  let timeToTargetS: number | null = null;
+  let evaluated = 0;
+  let evalChain: Promise<void> = Promise.resolve();
+  function onClock(worker: string, c: number): void {
+    if (!progress.advance(worker, c)) return;
+    const g = progress.min();
+    if (g < evaluated + cfg.evalEvery) return;
+    evaluated = g - (g % cfg.evalEvery);
+    const params = snapshot();
+    const at = { clock: g, timeS: seconds() };
+    evalChain = evalChain.then(async () => {
+      const quality = await evaluate(params);
+      series.push({ ...at, value: quality.value });
+      if (timeToTargetS === null && reached(quality)) {
+        timeToTargetS = at.timeS;
+        if (cfg.stop.atTarget) stop.abort(new GaiaError('STOPPED', 'target quality reached'));
+      }
+      options.onProgress?.({
+        ...at,
+        quality,
+        wanBytes: meter.wan().bytes,
+        links: meter.stats(),
+        blocked: blocked(),
+        fractionShipped: fractionShipped(),
+      });
+    });
+  }
+
+  if (cfg.stop.maxTimeS !== undefined) {
+    clock
+      .sleep(cfg.stop.maxTimeS * 1000, stop.signal)
+      .then(() => stop.abort(new GaiaError('STOPPED', 'time limit reached')))
+      .catch(() => {});
+  }
+  for (const r of regions) r.start();
+  try {
+    await Promise.all(
+      regions.map((r) =>
+        r.run().catch((e) => {
+          stop.abort(e);
+          throw e;
+        }),
+      ),
+    );
+    await evalChain;
+  } finally {
+    if (!stop.signal.aborted) stop.abort(new GaiaError('STOPPED', 'run finished'));
+    for (const r of regions) r.stop();
+    if (!options.connect) await Promise.all(transports.map((t) => t.close()));
+  }
+  const elapsedS = seconds();
+  const finalParams = snapshot();
+  const finalQuality = await evaluate(finalParams);
+  const net = topo.wan?.();
+  const engineWan = meter.wan();
+  let entries = 0;
+  let below = 0;
+  for (const r of regions) {
+    for (const s of r.servers) {
+      entries += s.shard.stats.entries;
+      below += s.shard.stats.belowOnePercent;
+    }
+  }
+  const clocks = workerIds.map((id) => progress.get(id));
+  return {
+    mode: cfg.mode,
+    regions: plans.map((p) => p.region),
+    workersPerRegion: W,
+    params: layout.size,
+    reachedTarget: timeToTargetS !== null,
+    timeToTargetS,
+    elapsedS,
+    clocks: { min: Math.min(...clocks), max: Math.max(...clocks) },
+    finalQuality,
+    series,
+    wanBytes: net ? net.bytes : engineWan.bytes,
+    wanMessages: net ? net.messages : engineWan.messages,
+    links: meter.stats(),
+    fractionShipped: fractionShipped(),
+    fractionBelowOnePercent: entries === 0 ? 0 : below / entries,
+    blocked: blocked(),
+    rejectedUpdates:
+      regions.reduce((n, r) => n + r.workers.reduce((m, w) => m + w.rejected, 0), 0) +
+      regions.reduce(
+        (n, r) => n + r.servers.reduce((m, s) => m + s.rejected + (s.mirror?.rejected ?? 0), 0),
+        0,
+      ),
+    costModel: costSpec,
+    ds: cfg.ds,
+    tau0: cfg.tau0,
+    model: layout.unflatten(finalParams),
+  };
+}

@@ -1,0 +1,173 @@
+import { type Clock, type Model, type Rng, type TensorMap, tensor } from '@geoml/core';
+import type { Subscription, Transport } from '@geoml/transport';
+import type { CostModel } from './cost-model.js';
+import { GaiaError } from './errors.js';
+import type { LinkMeter } from './link-meter.js';
+import type { KeyRange, ParameterLayout } from './param-layout.js';
+import { checkDelta, sparsify } from './parameter-shard.js';
+import type { ReadMeta, UpdateMeta } from './shard-server.js';
+import { decodeMessage, encodeMessage } from './wire.js';
+import type { DataShard } from './workload.js';
+
+/** Where a worker's parameter server lives: one entry per shard. */
+export interface ShardAddress {
+  readonly subject: string;
+  readonly region: string;
+  readonly range: KeyRange;
+}
+
+export interface WorkerOptions<Batch> {
+  readonly id: string;
+  /** Subject where this worker receives read replies. */
+  readonly inbox: string;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly model: Model<Batch>;
+  readonly data: DataShard<Batch>;
+  readonly rng: Rng;
+  readonly layout: ParameterLayout;
+  readonly shards: readonly ShardAddress[];
+  readonly cost: CostModel;
+  readonly batchSize: number;
+  /** Iterations to run (the worker stops earlier when `signal` aborts). */
+  readonly clocks: number;
+  /** `fail`: a NaN/Inf update ends the run with `GaiaError`; `skip`: it is dropped and counted. */
+  readonly onBadUpdate: 'fail' | 'skip';
+  readonly meter?: LinkMeter;
+  readonly signal?: AbortSignal;
+  /** Holds virtual time while the model computes asynchronously (tfjs). */
+  readonly track?: <T>(p: Promise<T>) => Promise<T>;
+  /** Called after each completed iteration with the worker's new clock. */
+  readonly onClock?: (clock: number) => void;
+}
+
+/**
+ * A worker (a parameter-server client): per clock it reads its parameter server's replica, computes
+ * an update on its next batch with the workload's model, charges the modelled compute time to the
+ * clock, and pushes the update, which also reports its new clock. It talks only to its own server.
+ */
+export class Worker<Batch> {
+  clock = 0;
+  rejected = 0;
+  private readId = 0;
+  private readonly pending = new Map<number, (v: Float32Array) => void>();
+  private inbox: Subscription | undefined;
+
+  constructor(private readonly o: WorkerOptions<Batch>) {}
+
+  async run(): Promise<void> {
+    const { o } = this;
+    const inboxSubject = o.inbox;
+    this.inbox = o.transport.subscribe(inboxSubject);
+    void this.receive(this.inbox);
+    try {
+      while (this.clock < o.clocks && !o.signal?.aborted) {
+        const params = await this.read(inboxSubject);
+        const batch = o.data.nextBatch(o.rng);
+        const computed = o.model.computeUpdate(params, batch);
+        const update = computed instanceof Promise && o.track ? await o.track(computed) : await computed;
+        await o.clock.sleep(o.cost.stepMs(o.batchSize), o.signal);
+        this.push(this.validate(update));
+        o.onClock?.(this.clock);
+      }
+    } catch (e) {
+      if (!o.signal?.aborted) throw e;
+    } finally {
+      this.inbox.unsubscribe();
+    }
+  }
+
+  /** The flat update, or `undefined` when a bad one is skipped. */
+  private validate(update: TensorMap): Float32Array | undefined {
+    const flat = this.o.layout.flatten(update);
+    try {
+      checkDelta(flat, flat.length);
+      return flat;
+    } catch (e) {
+      if (this.o.onBadUpdate === 'fail' || !(e instanceof GaiaError)) {
+        throw new GaiaError(
+          e instanceof GaiaError ? e.code : 'INVALID_UPDATE',
+          `worker ${this.o.id} at clock ${this.clock}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      this.rejected++;
+      return undefined;
+    }
+  }
+
+  private async read(inbox: string): Promise<TensorMap> {
+    const { o } = this;
+    const flat = new Float32Array(o.layout.size);
+    await Promise.all(
+      o.shards.map(async (s) => {
+        const id = this.readId++;
+        const got = new Promise<Float32Array>((resolve) => this.pending.set(id, resolve));
+        const meta: ReadMeta = { w: o.id, r: o.transport.region, c: this.clock, id };
+        const req = encodeMessage(meta);
+        o.transport.publish(`${s.subject}.read`, req, { reply: inbox });
+        o.meter?.count(o.transport.region, s.region, req.length);
+        flat.set(await abortable(got, o.signal), s.range.lo);
+      }),
+    );
+    return o.layout.unflatten(flat);
+  }
+
+  private push(flat: Float32Array | undefined): void {
+    const { o } = this;
+    this.clock++;
+    for (const s of o.shards) {
+      const meta: UpdateMeta = { w: o.id, r: o.transport.region, c: this.clock };
+      let msg: Uint8Array;
+      if (flat) {
+        const dense = flat.subarray(s.range.lo, s.range.hi);
+        const sparse = sparsify(dense);
+        const shape = [dense.length];
+        // Ship the smaller form: (index, value) pairs cost 8 bytes, a dense entry 4.
+        const u =
+          sparse.indices.length * 2 < dense.length
+            ? { dtype: 'float32' as const, shape, indices: sparse.indices, values: sparse.values }
+            : tensor('float32', shape, dense);
+        msg = encodeMessage(meta, new Map([['u', u]]));
+      } else {
+        msg = encodeMessage(meta);
+      }
+      o.transport.publish(`${s.subject}.update`, msg);
+      o.meter?.count(o.transport.region, s.region, msg.length);
+    }
+  }
+
+  private async receive(sub: Subscription): Promise<void> {
+    for await (const m of sub) {
+      try {
+        const { meta, tensors } = decodeMessage<{ id: number }>(m.data);
+        const v = tensors.get('v');
+        const resolve = this.pending.get(meta.id);
+        if (!resolve || !v || 'indices' in v) continue;
+        this.pending.delete(meta.id);
+        resolve(v.data as Float32Array);
+      } catch {
+        // A malformed reply is dropped: the read waits on, and the run's time or clock limit ends it.
+      }
+    }
+  }
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,132 @@
+import { ConfigError, createRng } from '@geoml/core';
+import { describe, expect, it } from 'vitest';
+import { GaiaError } from '../src/errors.js';
+import { createMatrixFactorization } from '../src/matrix-factorization.js';
+import { train } from '../src/trainer.js';
+import { quadraticWorkload } from './quadratic.js';
+
+// A fixed cost model keeps these runs identical on every machine (calibrate() measures the real one).
+const costModel = { stepMs: 0.5, batchSize: 64 };
+
+describe('train() on matrix factorization over the ss WAN', () => {
+  it('ASP ships far fewer WAN bytes than BSP and reaches similar quality', async () => {
+    const mf = { users: 1000, items: 500, rank: 8, density: 0.05, batchSize: 64 };
+    const base = {
+      topology: 'ss' as const,
+      workersPerRegion: 2,
+      costModel,
+      stop: { maxClocks: 120 },
+      evalEvery: 20,
+    };
+    const bsp = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'bsp' });
+    const asp = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'asp' });
+    const lan = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'lan-bsp' });
+    expect(bsp.finalQuality.metric).toBe('rmse');
+    expect(lan.wanBytes).toBe(0);
+    expect(asp.wanBytes).toBeLessThan(0.35 * bsp.wanBytes);
+    expect(Math.abs(asp.finalQuality.value - bsp.finalQuality.value)).toBeLessThan(
+      0.03 * bsp.finalQuality.value,
+    );
+    // the BSP baseline waits on the WAN every clock; ASP does not cross it for reads
+    expect(asp.elapsedS).toBeLessThan(bsp.elapsedS);
+    expect(bsp.blocked.syncMs).toBeGreaterThan(0);
+    // training made progress: quality improved over the run
+    expect(asp.series.length).toBeGreaterThan(2);
+    expect(asp.finalQuality.value).toBeLessThan(asp.series[0]?.value as number);
+    expect(asp.fractionShipped).toBeGreaterThan(0);
+    expect(asp.fractionShipped).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('train() in virtual time', () => {
+  const cfg = {
+    topology: 'vc' as const,
+    workersPerRegion: 2,
+    costModel: { stepMs: 5, batchSize: 8 },
+    stop: { maxClocks: 30 },
+    evalEvery: 5,
+  };
+
+  it('repeats exactly: same seed, same quality, series and bytes', async () => {
+    const a = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp', seed: 7 });
+    const b = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp', seed: 7 });
+    expect(b.finalQuality).toEqual(a.finalQuality);
+    expect(b.series).toEqual(a.series);
+    expect(b.wanBytes).toBe(a.wanBytes);
+    expect(b.wanMessages).toBe(a.wanMessages);
+    expect(b.elapsedS).toBe(a.elapsedS);
+    expect([...(b.model.get('w')?.data ?? [])]).toEqual([...(a.model.get('w')?.data ?? [])]);
+    const c = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp', seed: 8 });
+    expect(c.finalQuality.value).not.toBe(a.finalQuality.value);
+  });
+
+  it('runs every mode to its last clock, and the mirror clock (DS) paces ASP', async () => {
+    for (const mode of ['lan-bsp', 'bsp', 'ssp', 'tap', 'asp', 'asp-async', 'asp-int8'] as const) {
+      const r = await train({ ...cfg, workload: quadraticWorkload(), mode });
+      expect(r.clocks, mode).toEqual({ min: 30, max: 30 });
+      expect(r.finalQuality.value, mode).toBeLessThan(r.series[0]?.value as number);
+    }
+    const ds0 = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp', ds: 0 });
+    const ds3 = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp', ds: 3 });
+    expect(ds0.blocked.mirrorMs).toBeGreaterThan(ds3.blocked.mirrorMs);
+    expect(ds3.elapsedS).toBeLessThan(ds0.elapsedS);
+    const async = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp-async' });
+    expect(async.blocked.mirrorMs).toBe(0);
+  });
+
+  it('stops at the target quality and reports the time it took', async () => {
+    const r = await train({
+      ...cfg,
+      workload: quadraticWorkload(),
+      mode: 'asp',
+      stop: { maxClocks: 500, targetQuality: 0.2 },
+      evalEvery: 2,
+    });
+    expect(r.reachedTarget).toBe(true);
+    expect(r.timeToTargetS).toBeGreaterThan(0);
+    expect(r.clocks.max).toBeLessThan(500);
+  });
+});
+
+describe('train() refuses bad input', () => {
+  it('names the bad field of a malformed config', async () => {
+    const workload = quadraticWorkload();
+    const bad = async (input: object, field: string) => {
+      const error = await train({ workload, mode: 'asp', costModel, ...input } as never).catch((e) => e);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).fields).toContain(field);
+      expect((error as Error).message).toContain(field);
+    };
+    await bad({ mode: 'fast' }, 'mode');
+    await bad({ workersPerRegion: 0 }, 'workersPerRegion');
+    await bad({ ds: -1 }, 'ds');
+    await bad({ stop: { maxClocks: 'ten' } }, 'stop.maxClocks');
+    await bad({ workload: { model: 1 } }, 'workload');
+    await bad({ topology: 'mars' }, 'topology');
+  });
+
+  it('rejects an update holding NaN: the run fails with GaiaError and no replica changes', async () => {
+    const base = {
+      topology: { regions: ['a', 'b'] },
+      costModel,
+      stop: { maxClocks: 10 },
+    };
+    const error = await train({ ...base, workload: quadraticWorkload({ nanAtStep: 4 }), mode: 'asp' }).catch(
+      (e) => e,
+    );
+    expect(error).toBeInstanceOf(GaiaError);
+    expect((error as GaiaError).code).toBe('NON_FINITE_UPDATE');
+
+    // With `skip`, every update is NaN: all are dropped, and every replica keeps its initial values.
+    const skipped = await train({
+      ...base,
+      workload: quadraticWorkload({ nanAtStep: 1 }),
+      mode: 'asp',
+      onBadUpdate: 'skip',
+    });
+    const init = quadraticWorkload().model.init(createRng(1).fork('init'));
+    expect(skipped.rejectedUpdates).toBe(2 * 2 * 10);
+    expect([...(skipped.model.get('w')?.data ?? [])]).toEqual([...(init.get('w')?.data ?? [])]);
+    expect(skipped.clocks).toEqual({ min: 10, max: 10 });
+  });
+});
