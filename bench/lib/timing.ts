@@ -6,11 +6,35 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/**
+ * What a timing counts: `wall` (elapsed time; right for anything that waits on I/O or other processes) or
+ * `cpu` (this process's user + system CPU time; right for pure computation on a shared, oversubscribed
+ * machine, where time spent descheduled would otherwise land on whichever side happened to be running).
+ */
+export type TimingClock = 'wall' | 'cpu';
+
+export interface TimingOptions {
+  repetitions?: number;
+  batchMs?: number;
+  clock?: TimingClock;
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+let now: () => number = () => performance.now();
+
 /** Milliseconds per call of `fn`, timed over `iterations` back-to-back calls. */
 function perCall(fn: () => unknown, iterations: number): number {
-  const start = performance.now();
+  const start = now();
   for (let i = 0; i < iterations; i++) fn();
-  return (performance.now() - start) / iterations;
+  return (now() - start) / iterations;
+}
+
+function useClock(clock: TimingClock | undefined): void {
+  now = clock === 'cpu' ? cpuMs : () => performance.now();
 }
 
 /** Enough iterations of `fn` to fill about `batchMs` (at least 1, at most 100 000). */
@@ -37,13 +61,15 @@ export interface Comparison {
 /**
  * Times `baseline` and `candidate` interleaved in the same process (alternating which goes first in each
  * repetition), so that machine noise, JIT state and frequency scaling hit both alike. Each repetition runs
- * a calibrated batch of about `batchMs` of each; the result is the median over repetitions.
+ * a calibrated batch of about `batchMs` of each; the result is the median over repetitions. `clock`:
+ * see `TimingClock` (default `wall`).
  */
 export function compare(
   baseline: () => unknown,
   candidate: () => unknown,
-  opts: { repetitions?: number; batchMs?: number } = {},
+  opts: TimingOptions = {},
 ): Comparison {
+  useClock(opts.clock);
   const repetitions = opts.repetitions ?? 21;
   const batchMs = opts.batchMs ?? 25;
   // Warm both up (JIT, lazily built tables) before calibrating.
@@ -74,7 +100,8 @@ export function compare(
 }
 
 /** Median milliseconds per call of `fn` over `repetitions` calibrated batches of about `batchMs`. */
-export function measure(fn: () => unknown, opts: { repetitions?: number; batchMs?: number } = {}): number {
+export function measure(fn: () => unknown, opts: TimingOptions = {}): number {
+  useClock(opts.clock);
   const repetitions = opts.repetitions ?? 21;
   for (let i = 0; i < 3; i++) fn();
   const n = calibrate(fn, opts.batchMs ?? 25);
