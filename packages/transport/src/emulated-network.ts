@@ -66,23 +66,28 @@ export class EmulatedNetwork implements Network {
     }
   }
 
+  check(from: string, to: string): void {
+    if (this.links.has(key(from, to))) return;
+    for (const [field, region] of [
+      ['from', from],
+      ['to', to],
+    ] as const) {
+      if (!this.regions.includes(region)) {
+        throw new ConfigError(`region '${region}' is not in the topology (${this.regions.join(', ')})`, [
+          field,
+        ]);
+      }
+    }
+    // Within a region whose own network is not modelled, messages are not delayed.
+    if (from !== to) throw new ConfigError(`the topology has no link from '${from}' to '${to}'`, ['links']);
+  }
+
   transmit(from: string, to: string, bytes: number, lane: Lane = 'data'): Promise<void> {
     if (!(Number.isFinite(bytes) && bytes >= 0)) throw new RangeError(`bytes must be >= 0, got ${bytes}`);
     const link = this.links.get(key(from, to));
     if (!link) {
-      for (const [field, region] of [
-        ['from', from],
-        ['to', to],
-      ] as const) {
-        if (!this.regions.includes(region)) {
-          throw new ConfigError(`region '${region}' is not in the topology (${this.regions.join(', ')})`, [
-            field,
-          ]);
-        }
-      }
-      // Within a region whose own network is not modelled, messages are not delayed.
-      if (from === to) return Promise.resolve();
-      throw new ConfigError(`the topology has no link from '${from}' to '${to}'`, ['links']);
+      this.check(from, to);
+      return Promise.resolve();
     }
     const state = lane === 'control' ? link.control : link.data;
     const serialization = (bytes * 8) / link.bitsPerMs;
@@ -98,12 +103,21 @@ export class EmulatedNetwork implements Network {
     }
     // Chained on the previous arrival, so messages of one lane arrive in order even when a real clock's
     // timers due in the same millisecond would fire out of order.
-    const arrival = state.last.then(() => {
-      const wait = deliverAt - this.clock.now();
-      return wait > 0 ? this.clock.sleep(wait) : undefined;
-    });
+    const arrival = state.last.then(() => this.until(deliverAt));
     state.last = arrival;
     return arrival;
+  }
+
+  /**
+   * Sleeps until `at` by the clock. Node's timers count from the event loop's cached time, so on the
+   * system clock a timer can fire a little before `at`: sleep again for the rest (a few rounds at most).
+   */
+  private async until(at: number): Promise<void> {
+    for (let round = 0; round < 100; round++) {
+      const wait = at - this.clock.now();
+      if (wait <= 0) return;
+      await this.clock.sleep(wait);
+    }
   }
 
   /** Traffic per directed link (a region's own LAN link has `from === to`), in topology order. */

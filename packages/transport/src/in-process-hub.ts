@@ -146,7 +146,10 @@ export class InProcessHub {
       add(candidates[cursor % candidates.length]!);
     }
     msg.receivers = 0;
-    for (const receivers of byRegion.values()) msg.receivers += receivers.length;
+    for (const [to, receivers] of byRegion) {
+      this.network?.check?.(region, to);
+      msg.receivers += receivers.length;
+    }
     const arrivals: Promise<void>[] = [];
     for (const [to, receivers] of byRegion) {
       const arrived = this.network

@@ -13,6 +13,11 @@ export interface Network {
    * network has no link between the two regions.
    */
   transmit(from: string, to: string, bytes: number, lane: Lane): Promise<void>;
+  /**
+   * Throws, like `transmit`, when there is no link from `from` to `to`; sends nothing. The hub checks every
+   * link a message needs before sending it anywhere, so a bad topology never delivers half a message.
+   */
+  check?(from: string, to: string): void;
   /** The regions this network connects; when present, the hub refuses connections from other regions. */
   readonly regions?: readonly string[];
   /** The clock the network times with; the hub adopts it when given none of its own. */
