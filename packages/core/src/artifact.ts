@@ -150,27 +150,43 @@ export function artifactDigest(files: readonly Pick<ArtifactFile, 'path' | 'sha2
 // Code-unit order, not locale order: the digest must be the same on every machine.
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
-function asArtifactError(e: unknown): never {
-  if (e instanceof ConfigError) throw new ArtifactError('INVALID_MANIFEST', e.message, { cause: e });
-  throw e;
+/** Deeper JSON than this is refused before validation: a recursive schema would overflow the stack. */
+const MAX_MANIFEST_DEPTH = 64;
+
+// Iterative, so a hostile manifest cannot overflow the stack here either.
+function deeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function parseManifest<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
+  if (deeperThan(input, MAX_MANIFEST_DEPTH))
+    throw new ArtifactError(
+      'INVALID_MANIFEST',
+      `invalid ${what}: nested deeper than ${MAX_MANIFEST_DEPTH} levels`,
+    );
+  try {
+    return parseConfig(schema, input, what);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new ArtifactError('INVALID_MANIFEST', e.message, { cause: e });
+    throw e;
+  }
 }
 
 /** Validates a published manifest (e.g. JSON read off the wire); `ArtifactError` `INVALID_MANIFEST` names the bad field. */
 export function parseArtifact(input: unknown): ModelArtifact {
-  try {
-    return parseConfig(modelArtifactSchema, input, 'model artifact');
-  } catch (e) {
-    asArtifactError(e);
-  }
+  return parseManifest(modelArtifactSchema, input, 'model artifact');
 }
 
 /** Validates a draft manifest (no version); `ArtifactError` `INVALID_MANIFEST` names the bad field. */
 export function parseArtifactDraft(input: unknown): ArtifactDraft {
-  try {
-    return parseConfig(artifactDraftSchema, input, 'model artifact draft');
-  } catch (e) {
-    asArtifactError(e);
-  }
+  return parseManifest(artifactDraftSchema, input, 'model artifact draft');
 }
 
 /** What a trainer hands over: the files' bytes by relative path, plus metadata. */

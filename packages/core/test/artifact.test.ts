@@ -234,6 +234,23 @@ describe('parseArtifact', () => {
       expectArtifactError(() => parseArtifact(input), 'INVALID_MANIFEST', message);
     }
   });
+
+  it('refuses deeply nested metadata with a typed error instead of overflowing the stack', () => {
+    const depth = 100_000;
+    const metadata = JSON.parse(`{"x":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    expectArtifactError(
+      () => parseArtifact({ ...good(), metadata }),
+      'INVALID_MANIFEST',
+      /nested deeper than 64 levels/,
+    );
+    expectArtifactError(
+      () => createArtifact({ name: 'm', format: 'onnx', files: files(), metadata }),
+      'INVALID_MANIFEST',
+      /invalid model artifact draft: nested deeper than 64 levels/,
+    );
+    const fine = JSON.parse(`{"x":${'['.repeat(50)}1${']'.repeat(50)}}`);
+    expect(parseArtifact({ ...good(), metadata: fine }).metadata).toEqual(fine);
+  });
 });
 
 describe('tensors artifacts', () => {
