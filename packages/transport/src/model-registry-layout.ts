@@ -44,8 +44,20 @@ export function checkVersion(version: unknown): number | 'latest' {
   );
 }
 
+/**
+ * Largest manifest the registry writes or reads: NATS's default `max_payload` (1 MiB), so a manifest
+ * that one transport accepts is accepted by all. Big things belong in files, not in metadata.
+ */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+
 export function encodeManifest(artifact: ModelArtifact): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(artifact));
+  const bytes = new TextEncoder().encode(JSON.stringify(artifact));
+  if (bytes.byteLength > MAX_MANIFEST_BYTES)
+    throw new RegistryError(
+      'INVALID_MANIFEST',
+      `${artifact.name}: the manifest is ${bytes.byteLength} bytes, more than ${MAX_MANIFEST_BYTES}; move large metadata into a file`,
+    );
+  return bytes;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -58,6 +70,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 export function decodeManifest(bytes: Uint8Array, name: string, version: number): ModelArtifact {
   const where = `${name} v${version}`;
+  if (bytes.byteLength > MAX_MANIFEST_BYTES)
+    throw new RegistryError(
+      'INVALID_MANIFEST',
+      `${where}: the manifest is ${bytes.byteLength} bytes, more than ${MAX_MANIFEST_BYTES}`,
+    );
   let json: unknown;
   try {
     json = JSON.parse(utf8.decode(bytes));
@@ -74,9 +91,9 @@ export function decodeManifest(bytes: Uint8Array, name: string, version: number)
   try {
     artifact = parseArtifact(json);
   } catch (e) {
-    if (e instanceof ArtifactError)
-      throw new RegistryError('INVALID_MANIFEST', `${where}: ${e.message}`, { cause: e });
-    throw e;
+    // Validation is pure: whatever it throws comes from the bytes, so it is the manifest's fault.
+    const message = e instanceof ArtifactError ? e.message : `unreadable manifest: ${String(e)}`;
+    throw new RegistryError('INVALID_MANIFEST', `${where}: ${message}`, { cause: e });
   }
   if (artifact.name !== name)
     throw new RegistryError('INVALID_MANIFEST', `${where}: name: the manifest says "${artifact.name}"`);

@@ -78,6 +78,8 @@ export class ModelRegistry {
       if (e instanceof ArtifactError) throw new RegistryError('INVALID_MANIFEST', e.message, { cause: e });
       throw e;
     }
+    // Refuse an oversized manifest before uploading anything (the largest version number it could get).
+    encodeManifest({ ...draft, version: Number.MAX_SAFE_INTEGER });
     const { kv, blobs } = await this.open();
 
     // Content addressing: one upload per distinct content, skipped when the store already holds it intact.

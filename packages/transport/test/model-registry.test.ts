@@ -151,6 +151,11 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
         /files: a tfjs-layers artifact needs a model\.json file/,
       );
       await expectRegistryError(trainer.publish(draft('bad name', 1)), 'INVALID_MANIFEST', /name: /);
+      await expectRegistryError(
+        trainer.publish(draft('m', 1, { metadata: { notes: 'x'.repeat(2 * 1024 * 1024) } })),
+        'INVALID_MANIFEST',
+        /m: the manifest is \d+ bytes, more than 1048576; move large metadata into a file/,
+      );
       expect(await server.names()).toEqual([]);
       expect(await (await pair.a.blobs(trainer.bucket)).list()).toEqual([]);
     });
@@ -289,6 +294,11 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
       await kv.put('manifest.h.4', enc(JSON.stringify({ ...v1, version: 5 })));
       await kv.put('manifest.h.5', new Uint8Array([0xff, 0xfe, 0x7b]));
       await kv.put('manifest.h.x', enc(JSON.stringify(v1)));
+      const deep = `{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+      await kv.put(
+        'manifest.h.6',
+        enc(JSON.stringify({ ...v1, version: 6, metadata: {} }).replace('{}', deep)),
+      );
 
       await expectRegistryError(
         server.resolve('h', 2),
@@ -305,37 +315,35 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
         'INVALID_MANIFEST',
         /h v4: version: the manifest says 5/,
       );
-      await expectRegistryError(
-        server.resolve('h', 'latest'),
-        'INVALID_MANIFEST',
-        /h v5: manifest is not UTF-8/,
-      );
-      expect(await server.list('h')).toEqual([1, 2, 3, 4, 5]);
+      await expectRegistryError(server.resolve('h', 'latest'), 'INVALID_MANIFEST', /h v6: /);
+      await expectRegistryError(server.resolve('h', 6), 'INVALID_MANIFEST', /h v6: /);
+      expect(await server.list('h')).toEqual([1, 2, 3, 4, 5, 6]);
       expect((await server.resolve('h', 1)).artifact).toEqual(v1);
 
-      const v6 = await trainer.publish(draft('h', 6));
-      expect(v6.version).toBe(6);
-      expect(await seen).toEqual([v6]);
+      const v7 = await trainer.publish(draft('h', 7));
+      expect(v7.version).toBe(7);
+      expect(await seen).toEqual([v7]);
       watch.stop();
-      expect(errors.map((e) => e.code)).toEqual(Array(5).fill('INVALID_MANIFEST'));
+      expect(errors.map((e) => e.code)).toEqual(Array(6).fill('INVALID_MANIFEST'));
       expect(errors.map((e) => e.message)).toEqual([
         expect.stringMatching(/h v2: manifest is not UTF-8 JSON/),
         expect.stringMatching(/h v3: .*format: /),
         expect.stringMatching(/h v4: version: /),
         expect.stringMatching(/h v5: manifest is not UTF-8 JSON/),
         expect.stringMatching(/key "manifest\.h\.x" does not name a version/),
+        expect.stringMatching(/h v6: /),
       ]);
 
       // Starting from the latest passes over a broken newest version to the newest valid one.
-      await kv.put('manifest.h.7', enc('null'));
+      await kv.put('manifest.h.8', enc('null'));
       const fromLatestErrors: RegistryError[] = [];
       const fromLatest = await server.watch('h', {
         fromLatest: true,
         onError: (e) => fromLatestErrors.push(e),
       });
-      expect(await take(fromLatest, 1)).toEqual([v6]);
+      expect(await take(fromLatest, 1)).toEqual([v7]);
       fromLatest.stop();
-      expect(fromLatestErrors.map((e) => e.message)).toEqual([expect.stringMatching(/h v7: .*\(root\): /)]);
+      expect(fromLatestErrors.map((e) => e.message)).toEqual([expect.stringMatching(/h v8: .*\(root\): /)]);
     });
 
     it('round-trips a 20 MiB file byte for byte', async () => {
