@@ -194,6 +194,25 @@ export class Clipper {
     await closing;
   }
 
+  /**
+   * Sets how many replicas serve a model version (Clipper's `set_num_replicas`). Scaling up calls
+   * `factory`, or the factory the version was deployed with; scaling down lets the removed replicas
+   * finish their batch, then disposes them. At least one replica remains.
+   */
+  async scaleModel(
+    name: string,
+    version: string | number,
+    replicas: number,
+    factory?: PredictorFactory,
+  ): Promise<ModelVersionInfo> {
+    this.assertOpen();
+    const { replicas: count } = parseConfig(replicaCountSchema, { replicas }, 'replica scaling');
+    const v = String(version);
+    await this.models.scale(name, v, count, factory);
+    const scheduler = this.models.get(name, v);
+    return versionInfo(scheduler, this.models.find(name) === scheduler, this.closed);
+  }
+
   getModel(name: string): ModelInfo {
     return this.models.info(name, this.closed);
   }
@@ -446,6 +465,8 @@ function checkTypes(
 }
 
 const SLO_MISSED = failure('slo', SLO_EXPLANATION);
+
+const replicaCountSchema = modelDeploymentSchema.pick({ replicas: true }).required();
 
 /** Failures of a shared execution that say nothing about a joined query with a later deadline. */
 const RETRY_ALONE: ReadonlySet<DefaultReason> = new Set(['admission', 'queue-full', 'expired']);

@@ -31,6 +31,8 @@ export interface ModelInfo {
 
 interface ModelEntry {
   readonly versions: Map<string, ModelVersionScheduler>;
+  /** The factory each version was deployed with, reused to scale it up. */
+  readonly factories: Map<string, PredictorFactory>;
   serving: string | undefined;
 }
 
@@ -111,10 +113,11 @@ export class Deployments {
     });
     let entry = this.models.get(deployment.name);
     if (!entry) {
-      entry = { versions: new Map(), serving: undefined };
+      entry = { versions: new Map(), factories: new Map(), serving: undefined };
       this.models.set(deployment.name, entry);
     }
     entry.versions.set(deployment.version, scheduler);
+    if (typeof replicas === 'function') entry.factories.set(deployment.version, replicas);
     if (deployment.activate || entry.serving === undefined) entry.serving = deployment.version;
     return scheduler;
   }
@@ -135,9 +138,35 @@ export class Deployments {
       );
     }
     entry.versions.delete(version);
+    entry.factories.delete(version);
     if (entry.serving === version) entry.serving = undefined;
     if (entry.versions.size === 0) this.models.delete(name);
     await scheduler.close();
+  }
+
+  /**
+   * Sets a version's replica count (Clipper's `set_num_replicas`): new replicas come from `factory`, or
+   * the one the version was deployed with; surplus ones finish their batch and are disposed.
+   */
+  async scale(name: string, version: string, count: number, factory?: PredictorFactory): Promise<void> {
+    const scheduler = this.get(name, version);
+    const current = scheduler.replicaCount;
+    if (count > current) {
+      const make = factory ?? this.entry(name).factories.get(version);
+      if (!make) {
+        throw new ConfigError(
+          `invalid replica scaling: factory: model ${name}:${version} was deployed with fixed predictors; pass a factory`,
+          ['factory'],
+        );
+      }
+      const added = await createReplicas((i) => make(current + i), count - current);
+      if (scheduler.closed) {
+        await Promise.allSettled(added.map((p) => p.dispose?.()));
+        throw new ServingError('CLOSED', `model ${name}:${version} was undeployed while scaling`);
+      }
+      for (const predictor of added) scheduler.addReplica(predictor);
+    }
+    for (let n = current; n > count; n--) await scheduler.removeReplica();
   }
 
   info(name: string, closed: boolean): ModelInfo {

@@ -17,6 +17,9 @@ interface Replica {
   inflight: readonly Task[] | undefined;
   /** When its batch in flight is predicted to end (clock ms); in the past when idle. */
   busyUntil: number;
+  /** Set when the replica is being removed: its loop ends after the batch in flight. */
+  retired: boolean;
+  loop: Promise<void>;
 }
 
 /** A replica's state, for status pages and tests. */
@@ -67,13 +70,13 @@ export class ModelVersionScheduler {
   readonly version: string;
   readonly deployment: ModelDeployment;
   private readonly queue: EdfQueue<Task>;
-  private readonly replicas: Replica[];
+  private replicas: Replica[] = [];
+  private nextReplica = 0;
   private readonly clock: Clock;
   private readonly metrics: ServingMetrics | undefined;
   private readonly closeGraceMs: number;
   private readonly work = new Notifier();
   private readonly latency = new LatencyModel();
-  private readonly loops: Promise<void>[];
   private nextId = 0;
   private closing: Promise<void> | undefined;
 
@@ -86,15 +89,7 @@ export class ModelVersionScheduler {
     this.metrics = options.metrics;
     this.closeGraceMs = options.closeGraceMs;
     this.queue = new EdfQueue(deployment.maxQueueLength);
-    this.replicas = options.predictors.map((predictor, index) => ({
-      index,
-      predictor,
-      controller: createBatchController(deployment.batching),
-      inbox: [],
-      inflight: undefined,
-      busyUntil: 0,
-    }));
-    this.loops = this.replicas.map((replica) => this.run(replica));
+    for (const predictor of options.predictors) this.addReplica(predictor);
   }
 
   get closed(): boolean {
@@ -103,6 +98,43 @@ export class ModelVersionScheduler {
 
   get queueLength(): number {
     return this.queue.length;
+  }
+
+  get replicaCount(): number {
+    return this.replicas.length;
+  }
+
+  /** Starts serving with one more replica (Clipper's `set_num_replicas` upward). */
+  addReplica(predictor: Predictor): void {
+    if (this.closing) throw new Error(`model ${this.name}:${this.version} is closed`);
+    const replica: Replica = {
+      index: this.nextReplica++,
+      predictor,
+      controller: createBatchController(this.deployment.batching),
+      inbox: [],
+      inflight: undefined,
+      busyUntil: 0,
+      retired: false,
+      loop: Promise.resolve(),
+    };
+    this.replicas.push(replica);
+    replica.loop = this.run(replica);
+  }
+
+  /**
+   * Removes one replica (an idle one if any, else the newest): it finishes its batch in flight, batches
+   * handed to it go back to the queue, and its predictor is disposed. The last replica cannot go.
+   */
+  async removeReplica(): Promise<void> {
+    if (this.replicas.length <= 1) throw new RangeError(`model ${this.name}:${this.version} needs a replica`);
+    const replica = [...this.replicas].reverse().find((r) => !r.inflight) ?? this.replicas.at(-1)!;
+    replica.retired = true;
+    this.replicas = this.replicas.filter((r) => r !== replica);
+    this.work.notify();
+    await replica.loop;
+    for (const task of replica.inbox.splice(0).flat()) this.queue.push(task);
+    this.work.notify();
+    await replica.predictor.dispose?.();
   }
 
   replicaStatus(): ReplicaStatus[] {
@@ -175,7 +207,7 @@ export class ModelVersionScheduler {
   };
 
   private async run(replica: Replica): Promise<void> {
-    while (!this.closing) {
+    while (!this.closing && !replica.retired) {
       const retry = replica.inbox.shift();
       if (retry) {
         const now = this.clock.now();
@@ -370,7 +402,7 @@ export class ModelVersionScheduler {
     this.work.notify();
     const stop = new AbortController();
     await Promise.race([
-      Promise.allSettled(this.loops),
+      Promise.allSettled(this.replicas.map((r) => r.loop)),
       this.clock.sleep(this.closeGraceMs, stop.signal).catch(() => undefined),
     ]);
     stop.abort();

@@ -550,6 +550,44 @@ describe('Clipper: versions, feedback and shutdown', () => {
     });
   });
 
+  it('scales the replicas of a version up and down while serving', async () => {
+    const { clock, clipper, run } = virtualClipper();
+    const made: SyntheticReplica<number, number>[] = [];
+    const factory = () => {
+      const r = doubler(clock, 10, 0);
+      made.push(r);
+      return r;
+    };
+    await run(async () => {
+      clipper.registerApplication({ name: 'app', inputType: 'json', latencySloMs: 100 });
+      await clipper.deployModel('m', '1', factory, {
+        batching: { mode: 'static', batchSize: 1 },
+        cache: false,
+      });
+      clipper.linkModel('app', 'm');
+      const up = await clipper.scaleModel('m', '1', 3);
+      expect(up.replicas.map((r) => r.index)).toEqual([0, 1, 2]);
+      // Three replicas pulling one at a time: six 10 ms queries take 20 ms, not 60.
+      const t0 = clock.now();
+      const results = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => clipper.predict('app', x)));
+      expect(results.every((r) => !r.default)).toBe(true);
+      expect(clock.now() - t0).toBe(20);
+      expect(made.map((r) => r.batches.length)).toEqual([2, 2, 2]);
+      // Down to one while queries are queued: none is lost, the removed replicas are disposed.
+      const queued = [7, 8, 9, 10].map((x) => clipper.predict<number>('app', x));
+      await clock.sleep(1);
+      const down = await clipper.scaleModel('m', '1', 1);
+      expect(down.replicas).toHaveLength(1);
+      expect((await Promise.all(queued)).map((r) => r.output)).toEqual([14, 16, 18, 20]);
+      expect(made.filter((r) => r.disposed)).toHaveLength(2);
+      await expect(clipper.scaleModel('m', '1', 0)).rejects.toMatchObject({ fields: ['replicas'] });
+      // A version deployed with fixed predictors needs a factory to grow.
+      await clipper.deployModel('fixed', '1', [doubler(clock)]);
+      await expect(clipper.scaleModel('fixed', '1', 2)).rejects.toMatchObject({ fields: ['factory'] });
+      expect((await clipper.scaleModel('fixed', '1', 2, () => doubler(clock))).replicas).toHaveLength(2);
+    });
+  });
+
   it('undeploying a version answers its queued queries with the default', async () => {
     const { clock, clipper, run } = virtualClipper();
     const old = doubler(clock, 10, 0);
