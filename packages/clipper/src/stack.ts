@@ -12,14 +12,14 @@ export interface InputSpec {
   readonly shape: readonly (number | null)[];
 }
 
-const ARRAY_NAME: Record<DType, string> = {
-  float32: 'Float32Array',
-  float64: 'Float64Array',
-  int32: 'Int32Array',
-  int8: 'Int8Array',
-  uint8: 'Uint8Array',
-  int64: 'BigInt64Array',
-  bool: 'Uint8Array',
+const ARRAY_OF: Record<DType, abstract new (...args: never[]) => ArrayBufferView> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
 };
 
 function describe(shape: readonly (number | null)[]): string {
@@ -43,10 +43,10 @@ function checkItem(spec: InputSpec, value: unknown, query: number): Tensor {
       `input '${name}' of query ${query} has dtype ${t.dtype}, the model expects ${spec.dtype}`,
     );
   }
-  if (t.data.constructor.name !== ARRAY_NAME[spec.dtype]) {
+  if (!(t.data instanceof ARRAY_OF[spec.dtype])) {
     throw badInput(
       name,
-      `input '${name}' of query ${query}: ${spec.dtype} data must be a ${ARRAY_NAME[spec.dtype]}`,
+      `input '${name}' of query ${query}: ${spec.dtype} data must be a ${ARRAY_OF[spec.dtype].name}`,
     );
   }
   const shape = t.shape;

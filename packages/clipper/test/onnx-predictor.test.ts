@@ -160,6 +160,13 @@ describe('OnnxPredictor', () => {
     expect(wrongDtype.code).toBe('BAD_INPUT');
     expect(wrongDtype.message).toContain('float32');
 
+    const wrongArray = await rejection(
+      p.predict([
+        { input: { dtype: 'float32', shape: [784], data: new Float64Array(784) } as unknown as Tensor },
+      ]),
+    );
+    expect(wrongArray.message).toContain('Float32Array');
+
     const lying = await rejection(
       p.predict([{ input: { dtype: 'float32', shape: [784], data: new Float32Array(10) } }]),
     );
