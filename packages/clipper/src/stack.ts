@@ -1,4 +1,4 @@
-import { allocate, type DType, sizeOf, type Tensor } from '@geoml/core';
+import { allocate, type DType, sizeOf, type Tensor, tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
 
 /**
@@ -11,16 +11,6 @@ export interface InputSpec {
   readonly dtype: DType;
   readonly shape: readonly (number | null)[];
 }
-
-const ARRAY_OF: Record<DType, abstract new (...args: never[]) => ArrayBufferView> = {
-  float32: Float32Array,
-  float64: Float64Array,
-  int32: Int32Array,
-  int8: Int8Array,
-  uint8: Uint8Array,
-  int64: BigInt64Array,
-  bool: Uint8Array,
-};
 
 function describe(shape: readonly (number | null)[]): string {
   return `[${shape.map((d) => (d === null ? '?' : d)).join(', ')}]`;
@@ -43,12 +33,6 @@ function checkItem(spec: InputSpec, value: unknown, query: number): Tensor {
       `input '${name}' of query ${query} has dtype ${t.dtype}, the model expects ${spec.dtype}`,
     );
   }
-  if (!(t.data instanceof ARRAY_OF[spec.dtype])) {
-    throw badInput(
-      name,
-      `input '${name}' of query ${query}: ${spec.dtype} data must be a ${ARRAY_OF[spec.dtype].name}`,
-    );
-  }
   const shape = t.shape;
   const fits = shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === shape[i]);
   if (!fits) {
@@ -57,17 +41,11 @@ function checkItem(spec: InputSpec, value: unknown, query: number): Tensor {
       `input '${name}' of query ${query} has shape [${shape.join(', ')}], the model expects ${describe(spec.shape)} per query (no batch dimension)`,
     );
   }
-  let size: number;
   try {
-    size = sizeOf(shape);
+    // core's tensor() checks the data's typed-array class and length against dtype and shape.
+    tensor(spec.dtype, shape, t.data as Tensor['data']);
   } catch (err) {
     throw badInput(name, `input '${name}' of query ${query}: ${(err as Error).message}`);
-  }
-  if ((t.data as { length: number }).length !== size) {
-    throw badInput(
-      name,
-      `input '${name}' of query ${query} has ${(t.data as { length: number }).length} elements, shape [${shape.join(', ')}] needs ${size}`,
-    );
   }
   return t as Tensor;
 }
