@@ -5,32 +5,20 @@
  * Lanes are ignored: a real network has no priority lane.
  */
 import { parseConfig } from '@geoml/core';
-import { JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { fromSeed } from '@nats-io/nkeys';
 import { Objm } from '@nats-io/obj';
-import {
-  type ConnectionOptions,
-  connect,
-  credsAuthenticator,
-  errors,
-  type MsgHdrs,
-  type NatsConnection,
-  type Msg as NatsMsg,
-  type Subscription as NatsSub,
-  headers as natsHeaders,
-  nkeyAuthenticator,
-} from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { TransportError } from './errors.js';
 import { NatsBlobStore } from './nats-blobs.js';
-import { sharedIterable } from './nats-iterator.js';
+import { mapNatsError } from './nats-errors.js';
 import { NatsKvStore, type NatsStoreContext, validateBucketName } from './nats-kv.js';
+import { type NatsTransportOptions, natsConnectionOptions } from './nats-options.js';
 import { StatusFeed } from './nats-status.js';
+import { NatsTransportMsg, NatsTransportSubscription, toNatsHeaders } from './nats-subscription.js';
 import { validateQueue, validateSubject } from './subject.js';
 import type {
   BlobStore,
-  Headers,
   KvOptions,
   KvStore,
   Msg,
@@ -42,167 +30,9 @@ import type {
   TransportStatus,
 } from './transport.js';
 
-const tlsSchema = z
-  .object({
-    certFile: z.string().optional(),
-    keyFile: z.string().optional(),
-    caFile: z.string().optional(),
-    cert: z.string().optional(),
-    key: z.string().optional(),
-    ca: z.string().optional(),
-    /** The server must have `handshake_first` set. */
-    handshakeFirst: z.boolean().optional(),
-  })
-  .strict();
-
-const natsTransportOptionsSchema = z
-  .object({
-    /** One URL or several (`nats://host:4222`, `tls://host:4222`, `host:4222`). */
-    servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    region: z.string().min(1),
-    /** Client name shown by the server's monitoring; default `geoml-<region>`. */
-    name: z.string().min(1).optional(),
-    user: z.string().optional(),
-    pass: z.string().optional(),
-    token: z.string().optional(),
-    /** An nkey user seed (`SU...`); the client signs the server's nonce with it. */
-    nkeySeed: z.string().startsWith('SU', 'an nkey user seed starts with SU').optional(),
-    /** Contents of a `.creds` file (JWT + seed), for operator-mode deployments. */
-    creds: z.string().optional(),
-    /** `true` requires TLS with the system CAs; an object passes files or PEM strings through. */
-    tls: z.union([z.boolean(), tlsSchema]).optional(),
-    reconnect: z
-      .union([
-        z.literal(false),
-        z
-          .object({
-            /** -1 (default): never give up. */
-            maxAttempts: z.number().int().min(-1).default(-1),
-            waitMs: z.number().int().min(0).default(1000),
-            /** Random extra wait, so many clients do not reconnect in lockstep. */
-            jitterMs: z.number().int().min(0).default(250),
-          })
-          .strict(),
-      ])
-      .default({ maxAttempts: -1, waitMs: 1000, jitterMs: 250 }),
-    /** Handshake timeout of each connection attempt. Default 20000. */
-    connectTimeoutMs: z.number().int().positive().optional(),
-    /** Default request timeout. Default 5000. */
-    requestTimeoutMs: z.number().int().positive().default(5000),
-    pingIntervalMs: z.number().int().positive().optional(),
-  })
-  .strict();
-
-export type NatsTransportOptions = z.input<typeof natsTransportOptionsSchema>;
+export type { NatsTransportOptions };
 
 const kvOptionsSchema = z.object({ history: z.number().int().min(1).max(64).default(1) }).strict();
-
-function toNatsHeaders(h: Headers | undefined): MsgHdrs | undefined {
-  if (!h) return undefined;
-  const out = natsHeaders();
-  for (const [k, v] of Object.entries(h)) out.set(k, v);
-  return out;
-}
-
-function fromNatsHeaders(h: MsgHdrs | undefined): Headers | undefined {
-  if (!h) return undefined;
-  const out: Headers = {};
-  for (const k of h.keys()) out[k] = h.get(k);
-  return out;
-}
-
-/** Maps a client error to a `TransportError` whose message says what was attempted. */
-export function mapNatsError(err: unknown, what: string): TransportError {
-  if (err instanceof TransportError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  const fail = (code: ConstructorParameters<typeof TransportError>[0], text: string) =>
-    new TransportError(code, `${what}: ${text}`, { cause: err });
-  if (err instanceof errors.RequestError) {
-    if (err.isNoResponders()) return fail('NO_RESPONDERS', 'no responders');
-    if (err.cause instanceof errors.TimeoutError) return fail('TIMEOUT', 'timed out');
-  }
-  if (err instanceof errors.NoRespondersError) return fail('NO_RESPONDERS', 'no responders');
-  if (err instanceof errors.TimeoutError) return fail('TIMEOUT', 'timed out');
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    // A request pending when its connection closes fails with RequestError 'connection closed'.
-    const closing = e instanceof errors.RequestError && e.message === 'connection closed';
-    if (closing || e instanceof errors.ClosedConnectionError || e instanceof errors.DrainingConnectionError) {
-      return fail('CLOSED', 'the transport is closed');
-    }
-  }
-  if (err instanceof errors.InvalidSubjectError) return fail('BAD_SUBJECT', message);
-  if (message.includes('max_payload')) return fail('TOO_LARGE', message);
-  if (/jetstream (is )?not enabled/i.test(message)) {
-    return fail(
-      'SERVER',
-      'JetStream is not enabled on the server (run nats-server with -js or a jetstream block)',
-    );
-  }
-  if (err instanceof errors.AuthorizationError || err instanceof errors.ConnectionError)
-    return fail('CONNECTION', message);
-  if (err instanceof JetStreamApiError) return fail('SERVER', message);
-  return fail('SERVER', message);
-}
-
-/** A received message; headers are converted only when read. */
-class NatsTransportMsg implements Msg {
-  private hdrs: Headers | undefined | null = null;
-  constructor(
-    private readonly m: NatsMsg,
-    private readonly checkSize: (bytes: number, what: string) => void,
-  ) {}
-  get subject(): string {
-    return this.m.subject;
-  }
-  get data(): Uint8Array {
-    return this.m.data;
-  }
-  get reply(): string | undefined {
-    return this.m.reply || undefined;
-  }
-  get headers(): Headers | undefined {
-    if (this.hdrs === null) this.hdrs = fromNatsHeaders(this.m.headers);
-    return this.hdrs;
-  }
-  respond(data: Uint8Array, options?: { headers?: Headers }): boolean {
-    if (!this.m.reply) return false;
-    this.checkSize(data.length, `respond on ${this.m.subject}`);
-    try {
-      return this.m.respond(data, { headers: toNatsHeaders(options?.headers) });
-    } catch (err) {
-      throw mapNatsError(err, `respond on ${this.m.subject}`);
-    }
-  }
-}
-
-class NatsTransportSubscription implements Subscription {
-  readonly closed: Promise<void>;
-  private ended!: () => void;
-  private readonly messages: AsyncIterable<Msg>;
-  constructor(
-    private readonly sub: NatsSub,
-    readonly subject: string,
-    checkSize: (bytes: number, what: string) => void,
-  ) {
-    // nats.js settles `closed` only once an iterator has consumed everything; ours ends at unsubscribe.
-    this.closed = Promise.race([
-      sub.closed.then(() => undefined),
-      new Promise<void>((r) => (this.ended = r)),
-    ]);
-    this.messages = sharedIterable(
-      sub,
-      (m) => new NatsTransportMsg(m, checkSize),
-      () => this.unsubscribe(),
-    );
-  }
-  unsubscribe(): void {
-    if (!this.sub.isClosed()) this.sub.unsubscribe();
-    this.ended();
-  }
-  [Symbol.asyncIterator](): AsyncIterator<Msg> {
-    return this.messages[Symbol.asyncIterator]();
-  }
-}
 
 export class NatsTransport implements Transport {
   private readonly kvs = new Map<string, Promise<KvStore>>();
@@ -229,37 +59,7 @@ export class NatsTransport implements Transport {
 
   /** Connects to a NATS deployment; fails with `TransportError` `CONNECTION` when no server accepts. */
   static async connect(options: NatsTransportOptions): Promise<NatsTransport> {
-    const o = parseConfig(natsTransportOptionsSchema, options, 'NatsTransport options');
-    const authenticator = [];
-    if (o.nkeySeed) {
-      const seed = new TextEncoder().encode(o.nkeySeed);
-      try {
-        fromSeed(seed);
-      } catch (err) {
-        throw new TransportError('CONNECTION', 'NatsTransport options: nkeySeed is not a valid nkey seed', {
-          cause: err,
-        });
-      }
-      authenticator.push(nkeyAuthenticator(seed));
-    }
-    if (o.creds) authenticator.push(credsAuthenticator(new TextEncoder().encode(o.creds)));
-    const co: ConnectionOptions = {
-      servers: o.servers,
-      name: o.name ?? `geoml-${o.region}`,
-      user: o.user,
-      pass: o.pass,
-      token: o.token,
-      authenticator: authenticator.length > 0 ? authenticator : undefined,
-      tls: o.tls === true ? {} : o.tls === false ? undefined : o.tls,
-      reconnect: o.reconnect !== false,
-      maxReconnectAttempts: o.reconnect === false ? 0 : o.reconnect.maxAttempts,
-      reconnectTimeWait: o.reconnect === false ? undefined : o.reconnect.waitMs,
-      reconnectJitter: o.reconnect === false ? undefined : o.reconnect.jitterMs,
-      timeout: o.connectTimeoutMs,
-      pingInterval: o.pingIntervalMs,
-      // Stack traces captured per request cost more than they tell in a transport layer.
-      noAsyncTraces: true,
-    };
+    const { parsed: o, connection: co } = natsConnectionOptions(options);
     let nc: NatsConnection;
     try {
       nc = await connect(co);
@@ -333,7 +133,7 @@ export class NatsTransport implements Transport {
     validateSubject(subject, false);
     this.checkSize(data.length, `request to ${subject}`);
     try {
-      const m = await this.nc.request(subject, data, {
+      const m = await this.nc.request(subject, data.slice(), {
         timeout: options?.timeoutMs ?? this.requestTimeoutMs,
         headers: toNatsHeaders(options?.headers),
       });
