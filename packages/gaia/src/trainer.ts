@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import {
   type Clock,
+  ConfigError,
   createRng,
   parseConfig,
   type Quality,
@@ -11,11 +12,12 @@ import {
 } from '@geoml/core';
 import type { Network, ProfileOptions, Transport } from '@geoml/transport';
 import { CostModel, type CostModelSpec, calibrate } from './cost-model.js';
-import { planDeployment } from './deployment.js';
+import { type Mode, planDeployment, type RegionPlan } from './deployment.js';
 import { GaiaError } from './errors.js';
 import { LinkMeter, type LinkTraffic } from './link-meter.js';
 import { ParameterLayout } from './param-layout.js';
 import { Region } from './region.js';
+import { rendezvous } from './rendezvous.js';
 import type { BlockedTime } from './shard-server.js';
 import { createEmulation } from './topology.js';
 import { type TrainConfig, type TrainConfigInput, trainConfigSchema } from './train-config.js';
@@ -76,6 +78,11 @@ export interface TrainOptions {
   /** Network for the default hub when `topology` lists plain regions. */
   network?: Network;
   clock?: Clock;
+  /**
+   * Run only these regions here, for one process per region (over NATS): every process calls
+   * `train()` with the same config and its own region. ASP modes only; stop by `maxClocks`.
+   */
+  regions?: readonly string[];
 }
 
 /**
@@ -126,17 +133,18 @@ async function execute(
     barrierBytes: cfg.barrierBytes,
     ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps } : {}),
   });
+  const here = localPlans(plans, cfg.mode, options.regions);
   const data = workload.shards(topo.regions.length, W, cfg.split);
   const meter = new LinkMeter();
   const stop = new AbortController();
   // Every waiting read and sleep listens on the run's signal: many listeners are expected.
   setMaxListeners(0, stop.signal);
-  const workerIds = plans.flatMap((p) => p.workers.map((w) => w.id));
+  const workerIds = here.flatMap((p) => p.workers.map((w) => w.id));
   const progress = new VectorClock(workerIds);
-  const transports = plans.map((p) => connect(p.region));
+  const transports = here.map((p) => connect(p.region));
   const start = clock.now();
   const seconds = () => (clock.now() - start) / 1000;
-  const regions = plans.map(
+  const regions = here.map(
     (plan, i) =>
       new Region({
         plan,
@@ -225,6 +233,16 @@ async function execute(
   }
   for (const r of regions) r.start();
   try {
+    if (options.regions) {
+      const all = plans.map((p) => p.region);
+      await Promise.all(
+        regions.map((r, i) =>
+          rendezvous(transports[i] as Transport, clock, `gaia.${cfg.run}.hello`, r.name, all, {
+            signal: stop.signal,
+          }),
+        ),
+      );
+    }
     await Promise.all(
       regions.map((r) =>
         r.run().catch((e) => {
@@ -255,7 +273,7 @@ async function execute(
   const clocks = workerIds.map((id) => progress.get(id));
   return {
     mode: cfg.mode,
-    regions: plans.map((p) => p.region),
+    regions: here.map((p) => p.region),
     workersPerRegion: W,
     params: layout.size,
     reachedTarget: timeToTargetS !== null,
@@ -281,4 +299,19 @@ async function execute(
     tau0: cfg.tau0,
     model: layout.unflatten(finalParams),
   };
+}
+
+/** The plans this process runs: all of them, or those of `only` (ASP modes, whose replicas are local). */
+function localPlans(plans: RegionPlan[], mode: Mode, only: readonly string[] | undefined): RegionPlan[] {
+  if (!only) return plans;
+  if (!mode.startsWith('asp')) {
+    throw new ConfigError(`options.regions: one process per region needs an ASP mode, not ${mode}`, [
+      'regions',
+    ]);
+  }
+  const unknown = only.filter((r) => !plans.some((p) => p.region === r));
+  if (only.length === 0 || unknown.length > 0) {
+    throw new ConfigError(`options.regions: unknown or no regions [${unknown}]`, ['regions']);
+  }
+  return plans.filter((p) => only.includes(p.region));
 }
