@@ -24,7 +24,7 @@ export const matrixFactorizationOptionsSchema = z
     testFraction: z.number().gt(0).lt(1).default(0.1),
     /** Ratings per batch. */
     batchSize: z.number().int().min(1).default(256),
-    learningRate: z.number().gt(0).default(0.1),
+    learningRate: z.number().gt(0).default(0.2),
     /** The rate at a worker's step t is `learningRate / √(1 + t / lrDecaySteps)`; 0 keeps it constant. */
     lrDecaySteps: z.number().min(0).default(0),
     /** L2 penalty on the factors touched by a rating. */
@@ -45,6 +45,10 @@ export interface RatingsBatch {
   readonly ratings: Float32Array;
   /** The shard's step count (0-based) when this batch was drawn, for learning-rate decay. */
   readonly step: number;
+  /** Per user, 1 / the number of shards holding ratings of that user (omitted: 1). */
+  readonly userShare?: Float32Array;
+  /** Per item, 1 / the number of shards holding ratings of that item (omitted: 1). */
+  readonly itemShare?: Float32Array;
 }
 
 /** Ratings as parallel arrays. */
@@ -68,6 +72,10 @@ export interface MatrixFactorizationWorkload extends Workload<RatingsBatch> {
  * `user_factors` [users, modelRank] and `item_factors` [items, modelRank]. An update is sparse: SGD runs
  * through the batch's ratings in order (each step sees the previous ones, as in a Bösen worker's cache)
  * and returns only the change of the rows of the batch's users and items; every other entry is zero.
+ * A row's change is divided by the number of shards whose data touch that row (the batch's
+ * `userShare`/`itemShare`), so that what all workers add to a shared row in one clock is the average of
+ * their steps, not the sum: popular items, rated in every shard, stay stable with 22 workers as with
+ * one; rows only one worker touches get plain SGD steps.
  * Quality: test RMSE over held-out ratings (lower is better).
  *
  * Splits: `iid` deals users (with all their ratings) at random to regions; `skewed` gives each region a
@@ -123,6 +131,8 @@ export function createMatrixFactorization(
           dQ[qi + f] = (dQ[qi + f] as number) + lr * (err * p - o.l2 * q);
         }
       }
+      scaleRows(dP, modelRank, batch.users, batch.userShare);
+      scaleRows(dQ, modelRank, batch.items, batch.itemShare);
       return update;
     },
     evaluate(params: TensorMap) {
@@ -157,7 +167,10 @@ export function createMatrixFactorization(
       updates: 'sparse',
     },
     shards(regions: number, workersPerRegion: number, split: DataSplit): DataShard<RatingsBatch>[][] {
-      return shardData(
+      // Filled once every shard's items are known, before any batch is drawn.
+      const userShare = new Float32Array(o.users);
+      const itemShare = new Float32Array(o.items);
+      const result = shardData(
         trainCount,
         { regions, workersPerRegion, split },
         { groups: train.users, skewKeys: trainPopularity },
@@ -173,16 +186,62 @@ export function createMatrixFactorization(
               items: picked.map((k) => train.items[k] as number),
               ratings: Float32Array.from(picked, (k) => train.values[k] as number),
               step,
+              userShare,
+              itemShare,
             };
           };
         },
       );
+      countShares(result.flat(), train, userShare, itemShare);
+      return result;
     },
     dispose() {},
   };
 }
 
 type ParsedOptions = z.output<typeof matrixFactorizationOptionsSchema>;
+
+/** Multiplies the delta rows of the distinct `rows` by their `share` (nothing when no shares are given). */
+function scaleRows(
+  delta: Float32Array,
+  width: number,
+  rows: Uint32Array,
+  share: Float32Array | undefined,
+): void {
+  if (!share) return;
+  for (const r of new Set(rows)) {
+    const s = share[r] as number;
+    if (s === 1) continue;
+    for (let f = r * width; f < (r + 1) * width; f++) delta[f] = (delta[f] as number) * s;
+  }
+}
+
+/** Sets each user's and item's share to 1 / the number of shards holding any of its ratings. */
+function countShares(
+  shards: readonly { readonly items: Uint32Array }[],
+  train: Ratings,
+  userShare: Float32Array,
+  itemShare: Float32Array,
+): void {
+  const userCount = new Uint32Array(userShare.length);
+  const itemCount = new Uint32Array(itemShare.length);
+  for (const shard of shards) {
+    const users = new Set<number>();
+    const items = new Set<number>();
+    for (const k of shard.items) {
+      users.add(train.users[k] as number);
+      items.add(train.items[k] as number);
+    }
+    for (const u of users) userCount[u] = (userCount[u] as number) + 1;
+    for (const i of items) itemCount[i] = (itemCount[i] as number) + 1;
+  }
+  userCount.forEach((c, u) => {
+    userShare[u] = 1 / Math.max(1, c);
+  });
+  itemCount.forEach((c, i) => {
+    itemShare[i] = 1 / Math.max(1, c);
+  });
+}
 
 /** Low-rank ratings; each user rates about `density × items` distinct items drawn by Zipf popularity. */
 function generateRatings(o: ParsedOptions, rng: Rng): { ratings: Ratings; popularityRank: Uint32Array } {

@@ -45,6 +45,25 @@ describe('matrix factorization workload', () => {
     );
   });
 
+  it('averages shared rows over workers, so 11 regions × 2 workers summed each clock stay stable', async () => {
+    const w = createMatrixFactorization(small);
+    const shards = w.shards(11, 2, 'skewed').flat();
+    const first = shards[0]?.nextBatch(createRng(1));
+    const mostPopular = w.popularityRank.indexOf(0);
+    const holding = shards.filter((s) => s.items.some((k) => w.trainRatings.items[k] === mostPopular)).length;
+    expect(holding).toBeGreaterThan(10);
+    expect(first?.itemShare?.[mostPopular]).toBeCloseTo(1 / holding, 6);
+    const params = w.model.init(createRng(1));
+    const rng = createRng(2);
+    const before = (await w.model.evaluate(params)).value;
+    for (let clock = 0; clock < 40; clock++) {
+      const updates = shards.map((s) => w.model.computeUpdate(params, s.nextBatch(rng)) as TensorMap);
+      for (const u of updates) applyUpdate(params, u);
+    }
+    expect(nonFinite(params)).toBe(0);
+    expect((await w.model.evaluate(params)).value).toBeLessThan(before * 0.75);
+  });
+
   it('is deterministic from its seed: same data, same init, same batches, same updates', async () => {
     const run = async (seed: number) => {
       const w = createMatrixFactorization({ ...small, seed });

@@ -105,6 +105,22 @@ describe('MNIST classifier workload (real digits, tfjs MLP)', () => {
     expect(after.value).toBeGreaterThan(0.7);
   });
 
+  it('averages gradients over workers, so 11 regions × 2 workers summed each clock stay stable', async () => {
+    const w = createMnistClassifier(small);
+    const shards = w.shards(11, 2, 'skewed').flat();
+    expect(shards[0]?.nextBatch(createRng(1)).share).toBeCloseTo(1 / 22, 9);
+    const params = w.model.init(createRng(1));
+    const rng = createRng(2);
+    for (let clock = 0; clock < 8; clock++) {
+      const updates: TensorMap[] = [];
+      for (const s of shards)
+        updates.push((await w.model.computeUpdate(params, s.nextBatch(rng))) as TensorMap);
+      for (const u of updates) applyUpdate(params, u);
+    }
+    expect(nonFinite(params)).toBe(0);
+    expect((await w.model.evaluate(params)).value).toBeGreaterThan(0.5);
+  });
+
   it('is deterministic from its seeds', async () => {
     const w = createMnistClassifier(small);
     const a = await train(w, 5);

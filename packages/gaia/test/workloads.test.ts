@@ -5,12 +5,12 @@ import { createLda } from '../src/lda.js';
 import { createMatrixFactorization } from '../src/matrix-factorization.js';
 import { createMnistClassifier } from '../src/mnist-classifier.js';
 import { type Workload, WorkloadError } from '../src/workload.js';
-import { nonFinite } from './workloads-helpers.js';
+import { applyUpdate, nonFinite } from './workloads-helpers.js';
 
 const workloads: Array<[string, () => Workload<unknown>]> = [
   [
     'matrix-factorization',
-    () => createMatrixFactorization({ users: 200, items: 100, density: 0.1 }) as Workload<unknown>,
+    () => createMatrixFactorization({ users: 300, items: 150, density: 0.1, rank: 3 }) as Workload<unknown>,
   ],
   [
     'mnist-mlp',
@@ -48,6 +48,24 @@ describe.each(workloads)('%s honours the Workload contract the engine builds on'
     expect(quality.higherIsBetter).toBe(w.describe.higherIsBetter);
     expect(Number.isFinite(quality.value)).toBe(true);
     w.dispose();
+  });
+
+  it('learns data-parallel: updates of 2 regions × 2 workers from the same parameters, summed (BSP)', async () => {
+    const w = make();
+    const params = w.model.init(createRng(1));
+    const shards = w.shards(2, 2, 'skewed').flat();
+    const rng = createRng(3);
+    const before = (await w.model.evaluate(params)).value;
+    for (let clock = 0; clock < 25; clock++) {
+      const updates = [];
+      for (const shard of shards)
+        updates.push((await w.model.computeUpdate(params, shard.nextBatch(rng))) as TensorMap);
+      for (const u of updates) applyUpdate(params, u);
+    }
+    const after = (await w.model.evaluate(params)).value;
+    const gain = w.describe.higherIsBetter ? after - before : before - after;
+    expect(gain).toBeGreaterThan(0.05);
+    expect(nonFinite(params)).toBe(0);
   });
 
   it('gives the same shards for the same layout and fresh state on every call', () => {
