@@ -1,50 +1,28 @@
-import { CodecError } from './errors.js';
-import { decodeHalf, encodeHalfInto } from './fp16.js';
-import { dequantize, int8Scale, quantizeInto } from './quantize.js';
+// The tensor-map codec: encoding here, decoding in codec-decode.ts, the wire format in codec-format.ts.
 import {
-  allocate,
-  BYTES_PER_ELEMENT,
-  type DType,
-  isSparse,
-  type SparseTensor,
-  type Tensor,
-  type TypedArray,
-  type UpdateMap,
-} from './tensor.js';
+  assertHost,
+  crc32,
+  DTYPE_CODE,
+  ENCODINGS,
+  type Encoding,
+  HEADER_BYTES,
+  isArrayOf,
+  MAGIC,
+  MAX_U32,
+  pad8,
+  RECORD_FIXED_BYTES,
+  STORED_BYTES,
+  VERSION,
+} from './codec-format.js';
+import { CodecError } from './errors.js';
+import { encodeHalfInto } from './fp16.js';
+import { int8Scale, quantizeInto } from './quantize.js';
+import { BYTES_PER_ELEMENT, isSparse, type SparseTensor, type Tensor, type UpdateMap } from './tensor.js';
 
-/*
- * Wire format, version 1. All integers little-endian.
- *
- *   header (24 bytes)
- *     0  u8[4] magic "GMLT"
- *     4  u16   version (1)
- *     6  u16   flags (0; any other value is refused as unsupported)
- *     8  u32   entry count
- *    12  u32   directory length D in bytes (a multiple of 8)
- *    16  u32   total message length in bytes
- *    20  u32   CRC-32 of bytes [0, 20) and of the directory
- *   directory (D bytes, zero-padded), one record per entry:
- *     u8 kind (0 dense, 1 sparse) · u8 dtype · u8 encoding (0 raw, 1 fp16, 2 int8) · u8 rank
- *     u16 name length · u16 reserved (0) · u32 stored element count · f32 int8 scale (else 0)
- *     u32 dims[rank] · UTF-8 name
- *   data, from byte 24 + D, each section starting on an 8-byte boundary, in entry order:
- *     sparse: indices (u32[count]) then values; dense: values (count = product of dims).
- *
- * The CRC covers the structure (names, shapes, lengths), not the data: checking every data byte would cost
- * more than the copy it guards, and transports already checksum their frames.
- */
+export { DEFAULT_MAX_MESSAGE_BYTES, type DecodeOptions, decodeTensorMap } from './codec-decode.js';
+export type { Encoding } from './codec-format.js';
 
-const MAGIC = 0x544c4d47; // "GMLT" read as a little-endian u32
-const VERSION = 1;
-const HEADER_BYTES = 24;
-const RECORD_FIXED_BYTES = 16;
-const MAX_U32 = 0xffffffff;
-
-/** Default upper bound on a message's length accepted by `decodeTensorMap` (1 GiB). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 2 ** 30;
-
-/** How float tensors are stored: exactly, as IEEE half floats, or as int8 codes with one scale per tensor. */
-export type Encoding = 'raw' | 'fp16' | 'int8';
+const utf8 = new TextEncoder();
 
 /** Options of `encodeTensorMap` and `encodedSize`. */
 export interface EncodeOptions {
@@ -53,46 +31,6 @@ export interface EncodeOptions {
    * decode as float32; other dtypes are always stored raw. Default `raw`.
    */
   readonly encoding?: Encoding;
-}
-
-/** Options of `decodeTensorMap`. */
-export interface DecodeOptions {
-  /** Messages longer than this are refused with `CodecError` `TOO_LARGE`. Default 1 GiB. */
-  readonly maxBytes?: number;
-}
-
-const DTYPE_CODES: readonly DType[] = ['float32', 'float64', 'int32', 'int8', 'uint8', 'int64', 'bool'];
-const DTYPE_CODE = new Map<DType, number>(DTYPE_CODES.map((d, i) => [d, i]));
-const ENCODINGS: readonly Encoding[] = ['raw', 'fp16', 'int8'];
-const STORED_BYTES: Readonly<Record<Encoding, number>> = { raw: 0, fp16: 2, int8: 1 };
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-const utf8 = new TextEncoder();
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
-
-const pad8 = (n: number) => (n + 7) & ~7;
-
-let crcTable: Uint32Array | undefined;
-
-function crc32(bytes: Uint8Array, start: number, end: number, seed = 0): number {
-  if (crcTable === undefined) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = ~seed;
-  for (let i = start; i < end; i++) c = crcTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
-function assertHost(): void {
-  if (!LITTLE_ENDIAN_HOST) {
-    throw new CodecError('UNSUPPORTED', 'the tensor codec needs a little-endian host');
-  }
 }
 
 /** One entry of a message as the encoder lays it out. */
@@ -107,6 +45,11 @@ interface Plan {
 }
 
 function planEntry(key: string, value: Tensor | SparseTensor, requested: Encoding): Plan {
+  if (typeof key !== 'string')
+    throw new CodecError('INVALID', `tensor names must be strings, got ${typeof key}`);
+  if (typeof value !== 'object' || value === null || !Array.isArray(value.shape)) {
+    throw new CodecError('INVALID', `"${key}": not a tensor (needs dtype, shape and data or indices/values)`);
+  }
   const name = utf8.encode(key);
   if (name.length > 0xffff)
     throw new CodecError('INVALID', `tensor name of ${name.length} bytes exceeds 65535`);
@@ -125,6 +68,16 @@ function planEntry(key: string, value: Tensor | SparseTensor, requested: Encodin
   if (size > MAX_U32) throw new CodecError('TOO_LARGE', `"${key}": ${size} elements exceed 2^32 - 1`);
   const sparse = isSparse(value);
   const values = sparse ? value.values : value.data;
+  // A mismatched array class would make the copied byte length differ from the planned one.
+  if (!isArrayOf(value.dtype, values)) {
+    throw new CodecError(
+      'INVALID',
+      `"${key}": ${sparse ? 'values' : 'data'} must be the typed array of ${value.dtype}`,
+    );
+  }
+  if (sparse && !(value.indices instanceof Uint32Array)) {
+    throw new CodecError('INVALID', `"${key}": sparse indices must be a Uint32Array`);
+  }
   if (sparse) {
     if (value.indices.length !== values.length) {
       throw new CodecError(
@@ -167,6 +120,7 @@ function plan(map: UpdateMap, opts: EncodeOptions | undefined) {
   if (!ENCODINGS.includes(requested)) {
     throw new CodecError('INVALID', `unknown encoding "${String(requested)}" (use raw, fp16 or int8)`);
   }
+  if (!(map instanceof Map)) throw new CodecError('INVALID', 'encodeTensorMap needs a Map of tensors');
   const plans: Plan[] = [];
   let directory = 0;
   let data = 0;
@@ -298,178 +252,4 @@ function zeroPad(out: Uint8Array, end: number): number {
   const next = pad8(end);
   out.fill(0, end, next);
   return next;
-}
-
-function corrupt(message: string): CodecError {
-  return new CodecError('CORRUPT', message);
-}
-
-/** A reader over the directory that refuses to step past its end. */
-class DirectoryReader {
-  constructor(
-    private readonly view: DataView,
-    private at: number,
-    private readonly end: number,
-  ) {}
-
-  take(n: number, what: string): number {
-    if (n > this.end - this.at) throw corrupt(`directory ends inside ${what}`);
-    const at = this.at;
-    this.at += n;
-    return at;
-  }
-
-  u8(what: string): number {
-    return this.view.getUint8(this.take(1, what));
-  }
-
-  u16(what: string): number {
-    return this.view.getUint16(this.take(2, what), true);
-  }
-
-  u32(what: string): number {
-    return this.view.getUint32(this.take(4, what), true);
-  }
-
-  f32(what: string): number {
-    return this.view.getFloat32(this.take(4, what), true);
-  }
-
-  rest(): number {
-    return this.end - this.at;
-  }
-}
-
-type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedArray;
-
-/** A `dtype` view of `length` elements over `buffer` (tensor.ts owns the dtype -> array class mapping). */
-function viewOf(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray {
-  const View = allocate(dtype, 0).constructor as ViewCtor;
-  return new View(buffer, byteOffset, length);
-}
-
-/**
- * Decodes a message of `encodeTensorMap`. Raw tensors are typed-array VIEWS into `bytes` (no copy): they
- * stay valid as long as `bytes` is not reused, and writing to them writes into `bytes`. Views need
- * `bytes.byteOffset` to be a multiple of 8; when it is not (e.g. a slice of a pooled Node Buffer), the
- * message is copied once into a fresh aligned buffer and the views point there. `fp16` and `int8` values
- * decode into new float32 arrays.
- *
- * Throws `CodecError`: `TRUNCATED` (shorter than its header says), `TOO_LARGE` (over `maxBytes`),
- * `CORRUPT` (bad magic, checksum, lengths or indices), `UNSUPPORTED` (unknown version, flags, dtype or
- * encoding). It never reads out of bounds and allocates only after lengths are checked.
- */
-export function decodeTensorMap(bytes: Uint8Array, opts?: DecodeOptions): UpdateMap {
-  assertHost();
-  if (!(bytes instanceof Uint8Array)) throw new CodecError('INVALID', 'decodeTensorMap needs a Uint8Array');
-  const maxBytes = opts?.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-  const have = bytes.byteLength;
-  if (have < 4)
-    throw new CodecError('TRUNCATED', `message of ${have} bytes is shorter than its 24-byte header`);
-  let view = new DataView(bytes.buffer, bytes.byteOffset, have);
-  if (view.getUint32(0, true) !== MAGIC) throw corrupt('bad magic: not a geoml tensor message');
-  if (have < HEADER_BYTES) {
-    throw new CodecError('TRUNCATED', `message of ${have} bytes is shorter than its 24-byte header`);
-  }
-  const version = view.getUint16(4, true);
-  if (version !== VERSION) {
-    throw new CodecError(
-      'UNSUPPORTED',
-      `message version ${version} is not supported (this codec reads ${VERSION})`,
-    );
-  }
-  const flags = view.getUint16(6, true);
-  if (flags !== 0)
-    throw new CodecError('UNSUPPORTED', `message flags 0x${flags.toString(16)} are not supported`);
-  const count = view.getUint32(8, true);
-  const directory = view.getUint32(12, true);
-  const total = view.getUint32(16, true);
-  if (total > maxBytes)
-    throw new CodecError('TOO_LARGE', `message of ${total} bytes exceeds the limit of ${maxBytes}`);
-  if (have < total) throw new CodecError('TRUNCATED', `message truncated: ${have} of ${total} bytes`);
-  if (have > total) throw corrupt(`${have - total} bytes after the end of a ${total}-byte message`);
-  if (directory % 8 !== 0 || directory > total - HEADER_BYTES) {
-    throw corrupt(`directory length ${directory} does not fit a ${total}-byte message`);
-  }
-  if (count > directory / RECORD_FIXED_BYTES)
-    throw corrupt(`${count} entries cannot fit a ${directory}-byte directory`);
-  const crc = crc32(bytes, HEADER_BYTES, HEADER_BYTES + directory, crc32(bytes, 0, 20));
-  if (crc !== view.getUint32(20, true)) throw corrupt('directory checksum mismatch');
-
-  // Typed-array views need their element alignment; copy the message once when the caller's is off.
-  let message = bytes;
-  if (bytes.byteOffset % 8 !== 0) {
-    message = new Uint8Array(total);
-    message.set(bytes);
-    view = new DataView(message.buffer, 0, total);
-  }
-
-  const reader = new DirectoryReader(view, HEADER_BYTES, HEADER_BYTES + directory);
-  const result: UpdateMap = new Map();
-  let data = HEADER_BYTES + directory;
-  const section = (n: number, what: string): number => {
-    if (n > total - data) throw corrupt(`${what} of ${n} bytes runs past the end of the message`);
-    const at = data;
-    data += pad8(n);
-    if (data > total) throw corrupt(`${what} padding runs past the end of the message`);
-    return message.byteOffset + at;
-  };
-
-  for (let e = 0; e < count; e++) {
-    const kind = reader.u8('an entry');
-    const dtype = DTYPE_CODES[reader.u8('an entry')];
-    const encoding = ENCODINGS[reader.u8('an entry')];
-    const rank = reader.u8('an entry');
-    const nameLength = reader.u16('an entry');
-    reader.u16('an entry');
-    const n = reader.u32('an entry');
-    const scale = reader.f32('an entry');
-    if (kind > 1) throw new CodecError('UNSUPPORTED', `entry ${e}: unknown kind ${kind}`);
-    if (dtype === undefined) throw new CodecError('UNSUPPORTED', `entry ${e}: unknown dtype code`);
-    if (encoding === undefined) throw new CodecError('UNSUPPORTED', `entry ${e}: unknown encoding code`);
-    const shape: number[] = [];
-    let size = 1;
-    for (let i = 0; i < rank; i++) {
-      const d = reader.u32('a shape');
-      shape.push(d);
-      size *= d;
-    }
-    const nameAt = reader.take(nameLength, 'a name');
-    let name: string;
-    try {
-      name = utf8Strict.decode(message.slice(nameAt, nameAt + nameLength)); // slice: TextDecoder refuses shared memory
-    } catch (cause) {
-      throw new CodecError('CORRUPT', `entry ${e}: name is not valid UTF-8`, { cause });
-    }
-    const what = `"${name}"`;
-    if (result.has(name)) throw corrupt(`${what} appears twice`);
-    if (encoding !== 'raw' && dtype !== 'float32') {
-      throw corrupt(`${what}: ${encoding} encoding with dtype ${dtype}`);
-    }
-    if (kind === 0 ? n !== size : n > size) {
-      throw corrupt(`${what}: ${n} stored elements do not fit shape [${shape}]`);
-    }
-    if (!Number.isFinite(scale) || scale < 0) throw corrupt(`${what}: invalid int8 scale ${scale}`);
-
-    let indices: Uint32Array | undefined;
-    if (kind === 1) {
-      indices = new Uint32Array(message.buffer, section(4 * n, `${what} indices`), n);
-      for (let i = 0; i < n; i++) {
-        if (indices[i]! >= size)
-          throw corrupt(`${what}: index ${indices[i]} out of range for ${size} elements`);
-      }
-    }
-    const per = encoding === 'raw' ? BYTES_PER_ELEMENT[dtype] : STORED_BYTES[encoding];
-    const at = section(n * per, `${what} values`);
-    let values: TypedArray;
-    if (encoding === 'fp16') values = decodeHalf(new Uint16Array(message.buffer, at, n));
-    else if (encoding === 'int8') values = dequantize(new Int8Array(message.buffer, at, n), scale);
-    else values = viewOf(dtype, message.buffer, at, n);
-
-    if (indices === undefined) result.set(name, { dtype, shape, data: values });
-    else result.set(name, { dtype, shape, indices, values } as SparseTensor);
-  }
-  if (reader.rest() >= 8) throw corrupt('directory holds more than its entry count');
-  if (data !== total) throw corrupt(`${total - data} unexplained bytes after the last tensor`);
-  return result;
 }

@@ -2,7 +2,7 @@ import type { Tensor as TfTensor } from '@tensorflow/tfjs';
 import type { Tensor as OrtTensor } from 'onnxruntime-node';
 import type { Ort, Tf } from './backends.js';
 import { TensorError } from './errors.js';
-import type { DType, Tensor, TypedArray } from './tensor.js';
+import { BYTES_PER_ELEMENT, type DType, type Tensor, type TypedArray } from './tensor.js';
 
 /*
  * Where copies happen:
@@ -64,15 +64,8 @@ export async function fromTf(x: TfTensor): Promise<Tensor> {
   return { dtype, shape: [...x.shape], data } as Tensor;
 }
 
-const ORT_DTYPES: ReadonlySet<string> = new Set<DType>([
-  'float32',
-  'float64',
-  'int32',
-  'int8',
-  'uint8',
-  'int64',
-  'bool',
-]);
+/** Every geoml dtype has an onnxruntime dtype of the same name. */
+const ORT_DTYPES: ReadonlySet<string> = new Set(Object.keys(BYTES_PER_ELEMENT));
 
 /** An onnxruntime tensor wrapping `t.data` without copying (writes to either are seen by both). */
 export function toOrt(ort: Pick<Ort, 'Tensor'>, t: Tensor): OrtTensor {

@@ -406,6 +406,27 @@ describe('tensor codec: bad input', () => {
     expectCodecError(() => encodeTensorMap(ok, { encoding: 'zip' as any }), 'INVALID');
     // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
     expectCodecError(() => decodeTensorMap([1, 2, 3] as any), 'INVALID');
+    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
+    expectCodecError(() => decodeTensorMap(encodeTensorMap(ok), { maxBytes: Number.NaN as any }), 'INVALID');
+    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
+    expectCodecError(() => encodeTensorMap({ w: ok.get('w') } as any), 'INVALID');
+    // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
+    expectCodecError(() => encodeTensorMap(new Map([['w', null as any]])), 'INVALID');
+  });
+
+  it('refuses data of another array class than its dtype, which would overrun the planned layout', () => {
+    const f64AsF32: UpdateMap = new Map([
+      // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
+      ['w', { dtype: 'float32', shape: [2], data: new Float64Array(2) as any }],
+    ]);
+    expect(expectCodecError(() => encodeTensorMap(f64AsF32), 'INVALID').message).toMatch(
+      /"w": data must be the typed array of float32/,
+    );
+    const badIndices: UpdateMap = new Map([
+      // biome-ignore lint/suspicious/noExplicitAny: deliberately wrong input
+      ['s', { dtype: 'int32', shape: [4], indices: new Int32Array([1]) as any, values: new Int32Array([5]) }],
+    ]);
+    expect(expectCodecError(() => encodeTensorMap(badIndices), 'INVALID').message).toMatch(/Uint32Array/);
   });
 
   it('throws only CodecError on random garbage', () => {
