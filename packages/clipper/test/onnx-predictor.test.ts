@@ -1,11 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, type Tensor, tensor } from '@geoml/core';
+import { ConfigError, systemClock, type Tensor, tensor } from '@geoml/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildOnnxModel, referenceMlp, sampleInput } from '../../../test/fixtures/onnx-models.js';
 import { ContainerError } from '../src/errors.js';
 import { CRASH_NEXT_RUN, OnnxPredictor } from '../src/onnx-predictor.js';
+import { OnnxWorker } from '../src/onnx-worker.js';
 
 const mlpS = buildOnnxModel('mlp-s');
 const open: OnnxPredictor[] = [];
@@ -215,6 +216,25 @@ describe('OnnxPredictor', () => {
     const batch = Array.from({ length: 512 }, (_, i) => query(i, mlpL));
     expect((await rejection(p.predict(batch))).code).toBe('TIMEOUT');
     expect(p.restarts).toBe(1);
+  });
+
+  it('moves batch buffers to the worker and back instead of copying them', async () => {
+    let deaths = 0;
+    const worker = new OnnxWorker({ clock: systemClock, onDeath: () => deaths++ });
+    try {
+      await worker.load(buildOnnxModel('noop').bytes, {}, 60_000);
+      const input = tensor('float32', [3, 1], new Float32Array([1, 2, 3]));
+      const out = await worker.run({ input });
+      // Transferred, so detached here; the answer owns a buffer of exactly its own size.
+      expect(input.data.byteLength).toBe(0);
+      const y = out.output as Tensor;
+      expect(Array.from(y.data as Float32Array)).toEqual([1, 2, 3]);
+      expect(y.data.buffer.byteLength).toBe(12);
+    } finally {
+      worker.retire();
+      await worker.exited;
+    }
+    expect(deaths).toBe(0);
   });
 
   it('validates its configuration', () => {
