@@ -9,6 +9,9 @@ const project = (name: string, include: string[], testTimeout = 20_000) => ({
 // '@geoml/source' export condition, so tests run without a build.
 export default defineConfig({
   resolve: { conditions: ['@geoml/source'] },
+  // Tests run in vite's SSR mode, which resolves package exports with its own conditions: without this,
+  // `@geoml/core` would load from a stale `dist/` instead of the sources.
+  ssr: { resolve: { conditions: ['@geoml/source'] } },
   test: {
     pool: 'forks',
     projects: [
