@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NatsCluster, startNatsCluster } from '../src/nats-cluster.js';
 import { startNatsServer } from '../src/nats-server.js';
@@ -43,6 +45,29 @@ describe('startNatsServer', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  it('leaves no server or temp dir behind when the process exits without close()', async () => {
+    const helper = fileURLToPath(new URL('../src/nats-server.ts', import.meta.url));
+    const script = `const m = await import(${JSON.stringify(helper)}); const s = await m.startNatsServer({ jetstream: true }); console.log(JSON.stringify({ pid: s.pid, dir: s.dir })); process.exit(0);`;
+    const out = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@geoml/source', '--input-type=module', '-e', script],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    const { pid, dir } = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { pid: number; dir: string };
+    expect(pid).toBeGreaterThan(0);
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toBe(false);
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('says what to install when the binary is missing', async () => {
