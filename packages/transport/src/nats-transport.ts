@@ -34,6 +34,10 @@ export type { NatsTransportOptions };
 
 const kvOptionsSchema = z.object({ history: z.number().int().min(1).max(64).default(1) }).strict();
 
+/**
+ * A connection to a NATS deployment as a geoml `Transport`. Create with `NatsTransport.connect(options)`;
+ * `nc` exposes the nats.js connection for what the interface does not cover.
+ */
 export class NatsTransport implements Transport {
   private readonly kvs = new Map<string, Promise<KvStore>>();
   private readonly stores = new Map<string, Promise<BlobStore>>();

@@ -64,6 +64,10 @@ class Link {
 /** Pause reading from a sender once this much is in flight on its link (TCP-like backpressure). */
 const HIGH_WATER = 8 * 1024 * 1024;
 
+/**
+ * A shaping TCP proxy: `start()` listens on 127.0.0.1 (`port`), every accepted connection is relayed to
+ * `target` through the two directed links; `stats()` counts what crossed; `stop()` closes everything.
+ */
 export class WanProxy {
   private readonly opts: z.output<typeof wanProxyOptionsSchema>;
   private readonly clock: Clock;
