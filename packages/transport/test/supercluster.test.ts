@@ -116,6 +116,37 @@ describe('supercluster of three regions with WAN links to C through WanProxy', (
     sub.unsubscribe();
   });
 
+  it("answers a queue-group request in the requester's region, and across the WAN when none is local", async () => {
+    const serve = (t: NatsTransport, name: string) => {
+      const sub = t.subscribe('geo.ps.shard0', { queue: 'ps' });
+      void (async () => {
+        for await (const m of sub) m.respond(new TextEncoder().encode(name));
+      })();
+      return sub;
+    };
+    const inA = serve(a, 'A');
+    const inC = serve(c, 'C');
+    await Promise.all([a.flush(), c.flush()]);
+    const ask = async (t: NatsTransport) =>
+      text((await t.request('geo.ps.shard0', new Uint8Array(1), { timeoutMs: 5000 })).data);
+    // Queue interest crosses gateways asynchronously: wait (bounded) until C's member is known in A.
+    inA.unsubscribe();
+    let remote = '';
+    for (let i = 0; i < 50 && remote !== 'C'; i++) {
+      remote = await ask(a).catch(() => '');
+      if (remote !== 'C') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(remote).toBe('C');
+    const again = serve(a, 'A');
+    await a.flush();
+    const fromA = await Promise.all(Array.from({ length: 5 }, () => ask(a)));
+    const fromC = await Promise.all(Array.from({ length: 5 }, () => ask(c)));
+    expect(fromA).toEqual(['A', 'A', 'A', 'A', 'A']);
+    expect(fromC).toEqual(['C', 'C', 'C', 'C', 'C']);
+    again.unsubscribe();
+    inC.unsubscribe();
+  });
+
   it('shares JetStream KV and blobs across regions', async () => {
     const kvA = await a.kv('geo-models', { history: 2 });
     const rev = await kvA.put('mnist.latest', new TextEncoder().encode('v7'));
