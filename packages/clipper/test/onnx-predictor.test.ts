@@ -187,6 +187,19 @@ describe('OnnxPredictor', () => {
     expect(p.restarts).toBe(1);
   });
 
+  it('gives up with CRASHED after maxRespawns when every new worker dies while loading', async () => {
+    const p = new OnnxPredictor({
+      resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 },
+      maxRespawns: 2,
+    });
+    open.push(p);
+    const err = await rejection(p.load(mlpS.bytes));
+    expect(err.code).toBe('CRASHED');
+    expect(err.message).toMatch(/memory/i);
+    expect(p.restarts).toBe(2);
+    expect((await rejection(p.predict([query(1)]))).code).toBe('CRASHED');
+  });
+
   it('fails with DISPOSED after dispose, including a call in flight', async () => {
     const p = await predictor(mlpS.bytes);
     const inFlight = rejection(p.predict([query(1)]));
