@@ -3,6 +3,7 @@
 export { type CalibrateOptions, CostModel, type CostModelSpec, calibrate } from './cost-model.js';
 export { type Mode, planDeployment, type RegionPlan } from './deployment.js';
 export { GaiaError } from './errors.js';
+export type { LayersModel } from './layers-mlp.js';
 export {
   createLda,
   type LdaBatch,
@@ -23,13 +24,13 @@ export { MirrorClock } from './mirror-clock.js';
 export {
   createMnistClassifier,
   type DigitsBatch,
-  type LayersModel,
   type MnistClassifierOptions,
   type MnistClassifierWorkload,
   mnistClassifierOptionsSchema,
 } from './mnist-classifier.js';
 export { type KeyRange, ParameterLayout } from './param-layout.js';
 export { type Delta, ParameterShard, type SparseDelta } from './parameter-shard.js';
+export { type PublishModelOptions, publishModel } from './publish.js';
 export { Region, type RegionOptions } from './region.js';
 export { LinkBacklog, SelectiveBarrier } from './selective-barrier.js';
 export { type BlockedTime, ShardServer } from './shard-server.js';

@@ -2,6 +2,7 @@ import { createRng, type Model, parseConfig, type Rng, type TensorMap, tensor } 
 import { z } from 'zod';
 import { EpochSampler, shardData } from './data-split.js';
 import { paramData, zeroMap } from './params.js';
+import { generateRatings, holdOut, type Ratings } from './synthetic-ratings.js';
 import type { DataShard, DataSplit, Workload } from './workload.js';
 
 /** Options of the matrix-factorization workload; every field has a default. */
@@ -49,13 +50,6 @@ export interface RatingsBatch {
   readonly userShare?: Float32Array;
   /** Per item, 1 / the number of shards holding ratings of that item (omitted: 1). */
   readonly itemShare?: Float32Array;
-}
-
-/** Ratings as parallel arrays. */
-interface Ratings {
-  readonly users: Uint32Array;
-  readonly items: Uint32Array;
-  readonly values: Float32Array;
 }
 
 /** The matrix-factorization workload plus the synthetic data it was built on. */
@@ -199,8 +193,6 @@ export function createMatrixFactorization(
   };
 }
 
-type ParsedOptions = z.output<typeof matrixFactorizationOptionsSchema>;
-
 /** Multiplies the delta rows of the distinct `rows` by their `share` (nothing when no shares are given). */
 function scaleRows(
   delta: Float32Array,
@@ -241,77 +233,4 @@ function countShares(
   itemCount.forEach((c, i) => {
     itemShare[i] = 1 / Math.max(1, c);
   });
-}
-
-/** Low-rank ratings; each user rates about `density × items` distinct items drawn by Zipf popularity. */
-function generateRatings(o: ParsedOptions, rng: Rng): { ratings: Ratings; popularityRank: Uint32Array } {
-  // Entries of N(0, 1/√rank) make u·v have unit variance whatever the rank.
-  const scale = o.rank ** -0.25;
-  const factors = (n: number) => Float32Array.from({ length: n * o.rank }, () => rng.normal() * scale);
-  const U = factors(o.users);
-  const V = factors(o.items);
-  const itemByRank = rng.shuffle(Array.from({ length: o.items }, (_, i) => i));
-  const popularityRank = new Uint32Array(o.items);
-  itemByRank.forEach((item, r) => {
-    popularityRank[item] = r;
-  });
-  const cumulative = new Float64Array(o.items);
-  let total = 0;
-  for (let r = 0; r < o.items; r++) {
-    total += 1 / (r + 1) ** o.popularity;
-    cumulative[r] = total;
-  }
-  const drawRank = () => {
-    const x = rng.next() * total;
-    let lo = 0;
-    let hi = o.items - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((cumulative[mid] as number) > x) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  };
-  const users: number[] = [];
-  const items: number[] = [];
-  const values: number[] = [];
-  const mean = o.density * o.items;
-  for (let u = 0; u < o.users; u++) {
-    const want = Math.min(o.items, Math.max(1, Math.round(mean * (0.5 + rng.next()))));
-    const seen = new Set<number>();
-    // Rejection of repeats, bounded: a user with very many ratings may end with a few fewer.
-    for (let tries = 0; seen.size < want && tries < want * 20; tries++) {
-      seen.add(itemByRank[drawRank()] as number);
-    }
-    for (const i of [...seen].sort((a, b) => a - b)) {
-      let dot = 0;
-      for (let f = 0; f < o.rank; f++) dot += (U[u * o.rank + f] as number) * (V[i * o.rank + f] as number);
-      users.push(u);
-      items.push(i);
-      values.push(dot + o.noise * rng.normal());
-    }
-  }
-  return {
-    ratings: {
-      users: Uint32Array.from(users),
-      items: Uint32Array.from(items),
-      values: Float32Array.from(values),
-    },
-    popularityRank,
-  };
-}
-
-function holdOut(ratings: Ratings, fraction: number, rng: Rng): { train: Ratings; test: Ratings } {
-  const n = ratings.values.length;
-  const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
-  const testCount = Math.max(1, Math.round(n * fraction));
-  const pick = (idx: number[]): Ratings => {
-    idx.sort((a, b) => a - b);
-    return {
-      users: Uint32Array.from(idx, (k) => ratings.users[k] as number),
-      items: Uint32Array.from(idx, (k) => ratings.items[k] as number),
-      values: Float32Array.from(idx, (k) => ratings.values[k] as number),
-    };
-  };
-  return { test: pick(order.slice(0, testCount)), train: pick(order.slice(testCount)) };
 }

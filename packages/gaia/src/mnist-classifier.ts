@@ -15,8 +15,9 @@ import {
 } from '@geoml/core';
 import { z } from 'zod';
 import { EpochSampler, shardData } from './data-split.js';
+import { buildLayersMlp, type LayersModel, layersModelFiles } from './layers-mlp.js';
 import { loadMnistDigits, MNIST_PIXELS } from './mnist-data.js';
-import { encodeOnnxMlp } from './onnx-mlp.js';
+import { encodeOnnxMlp, type MlpSpec } from './onnx-mlp.js';
 import { paramData } from './params.js';
 import type { DataShard, DataSplit, Workload } from './workload.js';
 
@@ -59,8 +60,6 @@ const INPUT_NAME = 'image';
 const OUTPUT_NAME = 'probabilities';
 
 type TfTensor = ReturnType<Tf['tensor']>;
-/** A tfjs-layers model (`tf.LayersModel`). */
-export type LayersModel = ReturnType<Tf['model']>;
 
 /** The MNIST workload plus its exports to serving formats. */
 export interface MnistClassifierWorkload extends Workload<DigitsBatch> {
@@ -201,67 +200,10 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
     },
   };
 
-  async function toLayersModel(params: TensorMap): Promise<LayersModel> {
+  /** The trained MLP, for the exports. */
+  const mlpSpec = (params: TensorMap): MlpSpec => {
     const weights = weightsOf(params);
-    const tf = await tfjs();
-    const input = tf.input({ shape: [MNIST_PIXELS], name: INPUT_NAME });
-    let h = input;
-    const last = widths.length - 1;
-    for (let l = 1; l <= last; l++) {
-      const layer = tf.layers.dense({
-        units: widths[l] as number,
-        activation: l === last ? 'linear' : 'relu',
-        name: `dense${l}`,
-      });
-      h = layer.apply(h) as typeof input;
-    }
-    // A separate softmax layer names the output `probabilities`, as in the ONNX export.
-    h = tf.layers.activation({ activation: 'softmax', name: OUTPUT_NAME }).apply(h) as typeof input;
-    const layers = tf.model({ inputs: input, outputs: h, name: 'mnist_mlp' });
-    const values = weights.map((t) => toTf(tf, t));
-    try {
-      layers.setWeights(values);
-    } finally {
-      tf.dispose(values);
-    }
-    return layers;
-  }
-
-  async function layersModelFiles(params: TensorMap): Promise<Record<string, Uint8Array>> {
-    const tf = await tfjs();
-    const layers = await toLayersModel(params);
-    let files: Record<string, Uint8Array> | undefined;
-    try {
-      await layers.save(
-        tf.io.withSaveHandler(async (artifacts) => {
-          const weightData = artifacts.weightData;
-          const parts = weightData === undefined ? [] : Array.isArray(weightData) ? weightData : [weightData];
-          const bytes = new Uint8Array(parts.reduce((n, b) => n + b.byteLength, 0));
-          let at = 0;
-          for (const part of parts) {
-            bytes.set(new Uint8Array(part), at);
-            at += part.byteLength;
-          }
-          const modelJson = {
-            format: 'layers-model',
-            generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
-            convertedBy: null,
-            modelTopology: artifacts.modelTopology,
-            weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
-          };
-          files = { 'model.json': new TextEncoder().encode(JSON.stringify(modelJson)), 'weights.bin': bytes };
-          return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
-        }),
-      );
-    } finally {
-      layers.dispose();
-    }
-    return files as Record<string, Uint8Array>;
-  }
-
-  function toOnnx(params: TensorMap): Uint8Array {
-    const weights = weightsOf(params);
-    return encodeOnnxMlp({
+    return {
       graphName: 'mnist_mlp',
       inputName: INPUT_NAME,
       outputName: OUTPUT_NAME,
@@ -275,8 +217,8 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
         outputs,
         activation: l + 2 < widths.length ? 'relu' : 'linear',
       })),
-    });
-  }
+    };
+  };
 
   return {
     model,
@@ -287,9 +229,21 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
       inputs: [{ name: INPUT_NAME, dtype: 'float32', shape: [null, MNIST_PIXELS] }],
       outputs: [{ name: OUTPUT_NAME, dtype: 'float32', shape: [null, 10] }],
     },
-    toLayersModel,
-    layersModelFiles,
-    toOnnx,
+    async toLayersModel(params: TensorMap): Promise<LayersModel> {
+      const spec = mlpSpec(params);
+      return buildLayersMlp(await tfjs(), spec);
+    },
+    async layersModelFiles(params: TensorMap): Promise<Record<string, Uint8Array>> {
+      const spec = mlpSpec(params);
+      const tf = await tfjs();
+      const layers = buildLayersMlp(tf, spec);
+      try {
+        return await layersModelFiles(tf, layers);
+      } finally {
+        layers.dispose();
+      }
+    },
+    toOnnx: (params: TensorMap) => encodeOnnxMlp(mlpSpec(params)),
     describe: {
       name: 'mnist-mlp',
       params: paramShapes.reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0),

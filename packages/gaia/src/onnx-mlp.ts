@@ -4,8 +4,8 @@
  * protobuf library. Field numbers follow onnx/onnx.proto (IR version 8, default-domain opset 13).
  */
 
-/** One dense layer `y = act(x · kernel + bias)`, kernel row-major [inputs, outputs]. */
-export interface OnnxDenseLayer {
+/** One dense layer `y = act(x · kernel + bias)`, kernel row-major [inputs, outputs]; named `name/kernel`, `name/bias`. */
+export interface DenseLayerSpec {
   readonly name: string;
   readonly kernel: Float32Array;
   readonly bias: Float32Array;
@@ -14,11 +14,12 @@ export interface OnnxDenseLayer {
   readonly activation: 'relu' | 'linear';
 }
 
-export interface OnnxMlpSpec {
+/** A multilayer perceptron to export (to ONNX here, to tfjs-layers in `layers-mlp.ts`). */
+export interface MlpSpec {
   readonly graphName: string;
   readonly inputName: string;
   readonly outputName: string;
-  readonly layers: readonly OnnxDenseLayer[];
+  readonly layers: readonly DenseLayerSpec[];
   /** Apply softmax over the last axis to the final layer's output. */
   readonly softmax: boolean;
   readonly producerVersion: string;
@@ -85,7 +86,7 @@ function node(op: string, inputs: readonly string[], output: string): Uint8Array
 }
 
 /** The serialized ModelProto of `spec`, loadable by onnxruntime's `InferenceSession.create(bytes)`. */
-export function encodeOnnxMlp(spec: OnnxMlpSpec): Uint8Array {
+export function encodeOnnxMlp(spec: MlpSpec): Uint8Array {
   const nodes: Uint8Array[] = [];
   const inits: Uint8Array[] = [];
   let current = spec.inputName;
