@@ -40,7 +40,7 @@ for (const [name, shape] of SHAPES) {
   const picked: number[] = [];
   for (let i = 0; i < n; i++) if (rng.next() < DENSITY) picked.push(i);
   const indices = Uint32Array.from(picked);
-  sparse.set(name, { dtype: 'float32', shape, indices, values: indices.map((i) => data[i]!) as never });
+  sparse.set(name, { dtype: 'float32', shape, indices, values: Float32Array.from(indices, (i) => data[i]!) });
 }
 
 /** The payload bytes of a map laid end to end: what a plain copy of "the same bytes" copies. */
