@@ -47,6 +47,9 @@ export {
   FunctionPredictor,
   type FunctionPredictorOptions,
 } from './function-predictor.js';
+export { HttpFrontend, type HttpFrontendOptions, httpFrontendSchema } from './http/http-frontend.js';
+export { PrometheusMetrics } from './http/prometheus-metrics.js';
+export type { Signature, SignatureTensor } from './http/signature.js';
 export type {
   BatchEvent,
   CacheEvent,

@@ -1,0 +1,87 @@
+import type { Tensor } from '@geoml/core';
+import { isTensor } from '../application.js';
+import type { Clipper } from '../clipper.js';
+import type { PredictionResult } from '../query.js';
+import { HttpError } from './http-error.js';
+import { signatureOf, tensorInput } from './signature.js';
+
+/**
+ * Clipper's query REST API: `POST /<app>/predict` with `input` (one query) or `input_batch` (several),
+ * answering `{ query_id, output, default, default_explanation? }` (or `{ batch_predictions: [...] }`), and
+ * `POST /<app>/update` with feedback.
+ */
+export async function restPredict(clipper: Clipper, appName: string, body: unknown): Promise<unknown> {
+  const app = clipper.getApplication(appName);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'body must be a JSON object with "input" or "input_batch"');
+  }
+  const { input, input_batch: batch } = body as { input?: unknown; input_batch?: unknown };
+  if ((input === undefined) === (batch === undefined)) {
+    throw new HttpError(400, 'body must have exactly one of "input" and "input_batch"');
+  }
+  if (batch !== undefined && (!Array.isArray(batch) || batch.length === 0)) {
+    throw new HttpError(400, '"input_batch" must be a non-empty array of inputs');
+  }
+  const raw = batch === undefined ? [input] : (batch as unknown[]);
+  const model = app.linkedModels[0];
+  const sig = app.inputType === 'tensor' && model ? signatureOf(clipper, model) : undefined;
+  const inputs = raw.map((x, i) => {
+    try {
+      return decodeInput(app.inputType, x, sig);
+    } catch (err) {
+      if (err instanceof HttpError && batch !== undefined)
+        throw new HttpError(400, `input_batch[${i}]: ${err.message}`);
+      throw err;
+    }
+  });
+  const results = await Promise.all(inputs.map((x) => clipper.predict(app.name, x)));
+  const answers = results.map(answer);
+  return batch === undefined ? answers[0] : { batch_predictions: answers };
+}
+
+export function restUpdate(clipper: Clipper, appName: string, body: unknown): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, 'feedback must be a JSON object, e.g. { "uid": 1, "input": [...], "label": 1 }');
+  }
+  clipper.update(appName, body);
+  return { feedback_received: true };
+}
+
+function decodeInput(inputType: string, input: unknown, sig: ReturnType<typeof signatureOf>): unknown {
+  switch (inputType) {
+    case 'tensor':
+      return tensorInput(input, sig);
+    case 'bytes':
+      if (typeof input !== 'string') throw new HttpError(400, 'input must be a base64 string of bytes');
+      return new Uint8Array(Buffer.from(input, 'base64'));
+    case 'string':
+      if (typeof input !== 'string') throw new HttpError(400, 'input must be a string');
+      return input;
+    default:
+      return input;
+  }
+}
+
+function answer(r: PredictionResult): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    query_id: r.queryId,
+    output: outputToJson(r.output),
+    default: r.default,
+  };
+  if (r.default) out.default_explanation = r.defaultExplanation;
+  return out;
+}
+
+/** Model outputs as JSON: a tensor as its flat data, a record of one tensor as that tensor, bytes as base64. */
+export function outputToJson(output: unknown): unknown {
+  if (isTensor(output)) return Array.from((output as Tensor).data as ArrayLike<number>, Number);
+  if (output instanceof Uint8Array) return Buffer.from(output).toString('base64');
+  if (output && typeof output === 'object' && !Array.isArray(output)) {
+    const entries = Object.entries(output);
+    if (entries.length > 0 && entries.every(([, v]) => isTensor(v))) {
+      if (entries.length === 1) return outputToJson(entries[0]![1]);
+      return Object.fromEntries(entries.map(([k, v]) => [k, outputToJson(v)]));
+    }
+  }
+  return output;
+}

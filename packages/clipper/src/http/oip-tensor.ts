@@ -1,0 +1,112 @@
+import { allocate, type DType, sizeOf, type Tensor } from '@geoml/core';
+import { HttpError } from './http-error.js';
+
+/** Open Inference Protocol datatypes geoml tensors can hold. */
+const TO_DTYPE = {
+  BOOL: 'bool',
+  UINT8: 'uint8',
+  INT8: 'int8',
+  INT32: 'int32',
+  INT64: 'int64',
+  FP32: 'float32',
+  FP64: 'float64',
+} as const satisfies Record<string, DType>;
+
+export type OipDatatype = keyof typeof TO_DTYPE;
+
+const TO_DATATYPE = Object.fromEntries(Object.entries(TO_DTYPE).map(([k, v]) => [v, k])) as Record<
+  DType,
+  OipDatatype
+>;
+
+export function oipDatatype(dtype: DType): OipDatatype {
+  return TO_DATATYPE[dtype];
+}
+
+/** One tensor as JSON: OIP's `{ name, shape, datatype, data }` with row-major flat data. */
+export interface JsonTensor {
+  readonly name: string;
+  readonly shape: number[];
+  readonly datatype: OipDatatype;
+  readonly data: (number | boolean)[];
+}
+
+function flatten(data: unknown, out: unknown[], where: string, depth = 0): void {
+  if (depth > 32) throw new HttpError(400, `${where}: data nests too deeply`);
+  if (Array.isArray(data)) for (const d of data) flatten(d, out, where, depth + 1);
+  else out.push(data);
+}
+
+/**
+ * Builds a tensor from OIP JSON (`datatype`, `shape`, `data` flat or nested), refusing with a 400 that
+ * names the tensor when the datatype is unsupported, the shape is bad, or the data do not fit.
+ */
+export function tensorFromJson(name: string, datatype: unknown, shape: unknown, data: unknown): Tensor {
+  const where = `input '${name}'`;
+  if (typeof datatype !== 'string' || !(datatype in TO_DTYPE)) {
+    throw new HttpError(
+      400,
+      `${where}: unsupported datatype ${JSON.stringify(datatype)} (one of ${Object.keys(TO_DTYPE).join(', ')})`,
+    );
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new HttpError(400, `${where}: shape must be an array of non-negative integers`);
+  }
+  const dtype = TO_DTYPE[datatype as OipDatatype];
+  const values: unknown[] = [];
+  flatten(data, values, where);
+  const n = sizeOf(shape);
+  if (values.length !== n) {
+    throw new HttpError(400, `${where}: shape [${shape.join(', ')}] needs ${n} values, got ${values.length}`);
+  }
+  const out = allocate(dtype, n);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (dtype === 'bool') {
+      if (typeof v !== 'boolean' && v !== 0 && v !== 1)
+        throw new HttpError(400, `${where}: value ${i} is not a boolean`);
+      (out as Uint8Array)[i] = v ? 1 : 0;
+    } else if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new HttpError(400, `${where}: value ${i} is not a finite number`);
+    } else if (dtype === 'int64') {
+      if (!Number.isSafeInteger(v)) throw new HttpError(400, `${where}: value ${i} is not an integer`);
+      (out as BigInt64Array)[i] = BigInt(v);
+    } else {
+      (out as Float32Array)[i] = v;
+    }
+  }
+  return { dtype, shape, data: out } as Tensor;
+}
+
+/** A tensor as OIP JSON (int64 as numbers, bool as booleans). */
+export function tensorToJson(name: string, t: Tensor): JsonTensor {
+  const data: (number | boolean)[] = new Array(t.data.length);
+  for (let i = 0; i < t.data.length; i++) {
+    const v = t.data[i]!;
+    data[i] = t.dtype === 'bool' ? v !== 0 : Number(v);
+  }
+  return { name, shape: [...t.shape], datatype: oipDatatype(t.dtype), data };
+}
+
+/** Splits `[batch, ...item]` into `batch` tensors of shape `item` (views, no copy). */
+export function unbatch(t: Tensor, name: string): Tensor[] {
+  const [batch, ...item] = t.shape;
+  if (batch === undefined) throw new HttpError(400, `input '${name}': needs a batch dimension first`);
+  const size = sizeOf(item);
+  const parts: Tensor[] = [];
+  for (let b = 0; b < batch; b++) {
+    parts.push({ dtype: t.dtype, shape: item, data: t.data.subarray(b * size, (b + 1) * size) } as Tensor);
+  }
+  return parts;
+}
+
+/** Stacks per-query tensors of one shape into `[batch, ...item]`. */
+export function rebatch(parts: readonly Tensor[]): Tensor {
+  const first = parts[0]!;
+  const size = first.data.length;
+  const out = allocate(first.dtype, size * parts.length);
+  parts.forEach((p, i) => {
+    (out as Float32Array).set(p.data as Float32Array, i * size);
+  });
+  return { dtype: first.dtype, shape: [parts.length, ...first.shape], data: out } as Tensor;
+}
