@@ -1,3 +1,4 @@
+import type { Application } from '../application.js';
 import type { Clipper } from '../clipper.js';
 import { HttpError } from './http-error.js';
 
@@ -36,22 +37,8 @@ export const ADMIN_ROUTES: Record<string, (clipper: Clipper, body: Body) => unkn
     c.deleteApplication(field(b, 'name', isString, 'an application name'));
     return { deleted: true };
   },
-  add_model_links: (c, b) => {
-    const app = field(b, 'app_name', isString, 'an application name');
-    let linked = c.getApplication(app);
-    for (const m of field(b, 'model_names', isStrings, 'a non-empty array of model names')) {
-      linked = c.linkModel(app, m);
-    }
-    return linked;
-  },
-  delete_model_links: (c, b) => {
-    const app = field(b, 'app_name', isString, 'an application name');
-    let linked = c.getApplication(app);
-    for (const m of field(b, 'model_names', isStrings, 'a non-empty array of model names')) {
-      linked = c.unlinkModel(app, m);
-    }
-    return linked;
-  },
+  add_model_links: (c, b) => eachLink(c, b, (app, m) => c.linkModel(app, m)),
+  delete_model_links: (c, b) => eachLink(c, b, (app, m) => c.unlinkModel(app, m)),
   set_model_version: (c, b) =>
     c.setServingVersion(
       field(b, 'model_name', isString, 'a model name'),
@@ -70,6 +57,15 @@ export const ADMIN_ROUTES: Record<string, (clipper: Clipper, body: Body) => unkn
   get_all_models: (c) => c.listModels(),
   get_model: (c, b) => c.getModel(field(b, 'model_name', isString, 'a model name')),
 };
+
+/** Applies `change` to each of `model_names` for `app_name`; answers the application as it ends. */
+function eachLink(c: Clipper, b: Body, change: (app: string, model: string) => Application): Application {
+  const app = field(b, 'app_name', isString, 'an application name');
+  let linked = c.getApplication(app);
+  for (const m of field(b, 'model_names', isStrings, 'a non-empty array of model names'))
+    linked = change(app, m);
+  return linked;
+}
 
 /** Routes that only read, and so also answer GET (with query parameters as the body). */
 export const ADMIN_GETTERS = new Set([
