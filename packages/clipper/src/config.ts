@@ -84,8 +84,9 @@ export const modelDeploymentSchema = z.strictObject({
   /** Whether outputs are cached (and identical concurrent queries share one execution). */
   cache: z.boolean().default(true),
   /**
-   * Share of the time left to the earliest queued deadline that a batch may take (Clipper v2 uses 0.92):
-   * the slack absorbs latency noise and the trip back to the caller.
+   * A batch may take half its queries' latency objective (one batch waiting while one runs) times this
+   * factor; the slack absorbs latency noise and the trip back to the caller (Clipper v2 uses 0.92).
+   * Admission control keeps the same slack.
    */
   budgetDecay: z.number().gt(0).max(1).default(0.92),
   /** When set, linking to an application of another input type is refused. */

@@ -212,7 +212,7 @@ export class ModelVersionScheduler {
       if (retry) {
         const now = this.clock.now();
         const live = this.expire(retry, now);
-        if (live.length > 0) await this.execute(replica, live, live.length, this.budget(live, now));
+        if (live.length > 0) await this.execute(replica, live, live.length, this.budget(live));
         continue;
       }
       if (this.queue.length === 0) {
@@ -231,7 +231,7 @@ export class ModelVersionScheduler {
     this.answerExpired(this.queue.removeExpired(now));
     const head = this.queue.peek();
     if (!head) return undefined;
-    const cap = replica.controller.batchSize((head.deadline - now) * this.deployment.budgetDecay);
+    const cap = replica.controller.batchSize(this.budget([head]));
     if (this.queue.length < cap) {
       let wait = replica.controller.delayMs(this.queue.length, cap, now - head.arrivedAt);
       // Never wait away the time the earliest query needs for the batch itself.
@@ -247,7 +247,7 @@ export class ModelVersionScheduler {
     const { batch, expired } = this.queue.takeBatch(cap, now);
     this.answerExpired(expired);
     if (batch.length === 0) return undefined;
-    return { batch, cap, budget: this.budget(batch, now) };
+    return { batch, cap, budget: this.budget(batch) };
   }
 
   /** Waits until `size` queries are queued, `until` (clock ms) passes, or the scheduler closes. */
@@ -262,11 +262,17 @@ export class ModelVersionScheduler {
     }
   }
 
-  /** The latency a batch may take: the decayed time left to its earliest deadline. */
-  private budget(batch: readonly Task[], now: number): number {
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const t of batch) earliest = Math.min(earliest, t.deadline);
-    return Math.max(0, (earliest - now) * this.deployment.budgetDecay);
+  /**
+   * The latency a batch may take: half the tightest latency objective among its queries (one batch
+   * waiting while one runs), times `budgetDecay`. Deliberately not the time left to the earliest
+   * deadline: that shrinks with every wait, so a controller fed it backs off whenever the queue is deep,
+   * shrinking capacity exactly when it is needed (a feedback loop seen under wall-clock noise). Queues
+   * too deep for the objective are admission control's business.
+   */
+  private budget(batch: readonly Task[]): number {
+    let objective = Number.POSITIVE_INFINITY;
+    for (const t of batch) objective = Math.min(objective, t.deadline - t.arrivedAt);
+    return Math.max(0, (objective / 2) * this.deployment.budgetDecay);
   }
 
   private async execute(replica: Replica, batch: Task[], cap: number, budgetMs: number): Promise<void> {

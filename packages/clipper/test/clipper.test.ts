@@ -310,7 +310,7 @@ describe('Clipper: batching', () => {
         size: 3,
         cap: 4,
         latencyMs: 5,
-        budgetMs: 50 * 0.92,
+        budgetMs: (50 / 2) * 0.92,
         queueMs: [0, 0, 0],
         ok: true,
       },
