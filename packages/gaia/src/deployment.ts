@@ -20,6 +20,8 @@ export interface DeploymentInput {
   readonly tau0: number;
   readonly barrierBytes: number;
   readonly budgetMbps?: number;
+  /** Clocks already trained (a resumed run): the significance schedule continues from there. */
+  readonly clockOffset?: number;
 }
 
 export interface ShardPlan {
@@ -85,6 +87,7 @@ export function planDeployment(input: DeploymentInput): RegionPlan[] {
           barrier: mode !== 'asp-async',
           barrierBytes: input.barrierBytes,
           filter: { tau0: input.tau0, encoding: mode === 'asp-int8' ? 'int8' : 'float32' },
+          clockOffset: input.clockOffset ?? 0,
           ...(input.budgetMbps ? { controller: { budgetMbps: input.budgetMbps } } : {}),
         };
         at(region).shards.push({

@@ -24,6 +24,8 @@ export interface MirrorOptions {
   readonly barrierBytes: number;
   readonly filter: SignificanceFilterOptions;
   readonly controller?: ThresholdControllerOptions;
+  /** Added to the region clock for τ_t = τ0/√t (a resumed run continues its schedule). */
+  readonly clockOffset?: number;
 }
 
 interface DataMeta {
@@ -111,7 +113,11 @@ export class Mirror {
     }
     this.lastTickAt = this.clock.now();
     for (const p of this.options.peers) this.sentSinceTick.set(p, 0);
-    const out = this.filter.take(this.shard.values, t, this.controller?.raise ?? 0);
+    const out = this.filter.take(
+      this.shard.values,
+      t + (this.options.clockOffset ?? 0),
+      this.controller?.raise ?? 0,
+    );
     if (out.indices.length > 0) {
       const seq = this.seq++;
       const values: SparseTensor = out.int8

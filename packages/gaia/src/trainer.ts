@@ -83,6 +83,13 @@ export interface TrainOptions {
    * `train()` with the same config and its own region. ASP modes only; stop by `maxClocks`.
    */
   regions?: readonly string[];
+  /**
+   * Continue from a checkpoint: its parameters replace `model.init()`, workers draw fresh batches,
+   * and the τ0/√t schedule and reported clocks go on from `clock`.
+   */
+  resume?: { params: TensorMap; clock: number };
+  /** Called with each evaluated snapshot of the judged replica: a checkpoint to keep. */
+  checkpoint?: (c: { clock: number; timeS: number; params: TensorMap }) => void | Promise<void>;
 }
 
 /**
@@ -109,7 +116,8 @@ async function execute(
   const rng = createRng(cfg.seed);
   const init = model.init(rng.fork('init'));
   const layout = new ParameterLayout(init);
-  const initial = layout.flatten(init);
+  const initial = layout.flatten(options.resume?.params ?? init);
+  const offset = options.resume?.clock ?? 0;
   const topo = createEmulation(
     cfg.topology,
     clock,
@@ -131,6 +139,7 @@ async function execute(
     ds: cfg.ds,
     tau0: cfg.tau0,
     barrierBytes: cfg.barrierBytes,
+    clockOffset: offset,
     ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps } : {}),
   });
   const here = localPlans(plans, cfg.mode, options.regions);
@@ -154,7 +163,7 @@ async function execute(
         layout,
         initial,
         data,
-        rng: rng.fork('workers'),
+        rng: rng.fork(`workers@${offset}`),
         cost: new CostModel(costSpec),
         batchSize: workload.batchSize,
         clocks: cfg.stop.maxClocks,
@@ -206,9 +215,12 @@ async function execute(
     if (g < evaluated + cfg.evalEvery) return;
     evaluated = g - (g % cfg.evalEvery);
     const params = snapshot();
-    const at = { clock: g, timeS: seconds() };
+    const at = { clock: g + offset, timeS: seconds() };
     evalChain = evalChain.then(async () => {
       const quality = await evaluate(params);
+      const saved = options.checkpoint?.({ ...at, params: layout.unflatten(params) });
+      // Real I/O (a registry, a file) must hold virtual time still while it runs.
+      if (saved instanceof Promise) await (track ? track(saved) : saved);
       series.push({ ...at, value: quality.value });
       if (timeToTargetS === null && reached(quality)) {
         timeToTargetS = at.timeS;
