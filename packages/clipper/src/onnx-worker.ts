@@ -83,7 +83,8 @@ export class OnnxWorker {
   private readonly thread: Worker;
   private readonly options: OnnxWorkerOptions;
   private readonly runs = new Map<number, Call<Record<string, Tensor>>>();
-  private loading: Call<LoadedModel> | undefined;
+  /** Loads in flight, answered in the order they were sent. */
+  private readonly loads: Call<LoadedModel>[] = [];
   private nextId = 1;
   /** Set once the thread is dead, abandoned or retired: no more calls, no second `onDeath`. */
   private gone = false;
@@ -113,12 +114,11 @@ export class OnnxWorker {
     timeoutMs: number,
   ): Promise<LoadedModel> {
     if (this.gone) return Promise.reject(new ContainerError('CRASHED', 'the onnx worker is gone'));
-    this.loading?.reject(new ContainerError('LOAD_FAILED', 'superseded by a newer load'));
     let call: Call<LoadedModel> | undefined;
     const loaded = new Promise<LoadedModel>((resolve, reject) => {
       call = { resolve, reject };
     });
-    this.loading = call;
+    this.loads.push(call as Call<LoadedModel>);
     this.post({ type: 'load', model, options: sessionOptions });
     return this.bounded(
       loaded,
@@ -200,13 +200,11 @@ export class OnnxWorker {
 
   private onMessage(msg: FromWorker): void {
     if (msg.type === 'loaded') {
-      this.loading?.resolve({ inputs: msg.inputs, outputs: msg.outputs });
-      this.loading = undefined;
+      this.loads.shift()?.resolve({ inputs: msg.inputs, outputs: msg.outputs });
     } else if (msg.type === 'load-failed') {
-      this.loading?.reject(
-        new ContainerError('LOAD_FAILED', `onnxruntime could not load the model: ${msg.message}`),
-      );
-      this.loading = undefined;
+      this.loads
+        .shift()
+        ?.reject(new ContainerError('LOAD_FAILED', `onnxruntime could not load the model: ${msg.message}`));
     } else {
       const call = this.runs.get(msg.id);
       if (!call) return;
@@ -227,14 +225,13 @@ export class OnnxWorker {
   private failAll(err: Error): void {
     for (const call of this.runs.values()) call.reject(err);
     this.runs.clear();
-    this.loading?.reject(err);
-    this.loading = undefined;
+    for (const call of this.loads.splice(0)) call.reject(err);
   }
 
   /** Keeps the process alive only while the thread has work, so an idle predictor never holds it open. */
   private holdProcess(): void {
     if (this.gone) return;
-    if (this.runs.size > 0 || this.loading) this.thread.ref();
+    if (this.runs.size > 0 || this.loads.length > 0) this.thread.ref();
     else this.thread.unref();
   }
 }
