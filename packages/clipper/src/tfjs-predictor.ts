@@ -76,8 +76,8 @@ function namesOf(kind: string, count: number, names: readonly string[]): string[
 }
 
 /**
- * A TensorFlow.js LayersModel container. Per-query inputs are named tensors (names from
- * `model.inputNames`) without the batch dimension; a batch is stacked into one tensor per input and run
+ * A TensorFlow.js LayersModel container. Per-query inputs are named tensors (see `inputs` for the names)
+ * without the batch dimension; a batch is stacked into one tensor per input and run
  * in one `tf.tidy`, and outputs are split per query. `dispose` frees the model's weights, so a hot-swap
  * that disposes the old version leaks no tensors.
  *
@@ -102,9 +102,10 @@ export class TfjsPredictor implements Predictor<Query, Query> {
 
   /** Loads a model from memory; any failure is `ContainerError('LOAD_FAILED')`. */
   static async load(source: TfjsModelSource, options: TfjsPredictorOptions = {}): Promise<TfjsPredictor> {
-    const tf = options.tf ?? (await loadTf()).tf;
+    let tf: Tf;
     let model: LayersModel;
     try {
+      tf = options.tf ?? (await loadTf()).tf;
       model = await tf.loadLayersModel(tf.io.fromMemory(toArtifacts(source)));
     } catch (err) {
       throw new ContainerError('LOAD_FAILED', `tfjs could not load the model: ${(err as Error).message}`, {
@@ -156,18 +157,25 @@ export class TfjsPredictor implements Predictor<Query, Query> {
     const stacked = stackBatch(inputs, this.specs);
     const tf = this.tf;
     // tidy frees the input tensors and intermediates; the returned outputs are freed below after reading.
-    const ys = tf.tidy(() => {
-      const xs = this.specs.map((spec) => {
-        const t = stacked[spec.name] as Tensor;
-        return tf.tensor(
-          t.data as Float32Array | Int32Array | Uint8Array,
-          [...t.shape],
-          spec.dtype as TfDType,
-        );
+    let ys: TfTensor[];
+    try {
+      ys = tf.tidy(() => {
+        const xs = this.specs.map((spec) => {
+          const t = stacked[spec.name] as Tensor;
+          return tf.tensor(
+            t.data as Float32Array | Int32Array | Uint8Array,
+            [...t.shape],
+            spec.dtype as TfDType,
+          );
+        });
+        const y = model.predict(xs.length === 1 ? (xs[0] as TfTensor) : xs);
+        return Array.isArray(y) ? y : [y];
       });
-      const y = model.predict(xs.length === 1 ? (xs[0] as TfTensor) : xs);
-      return Array.isArray(y) ? y : [y];
-    });
+    } catch (err) {
+      throw new ContainerError('BAD_INPUT', `tfjs rejected the batch: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     try {
       const outputs: Query = {};
       for (let i = 0; i < ys.length; i++) {
