@@ -74,6 +74,19 @@ describe('train() in virtual time', () => {
     expect(async.blocked.mirrorMs).toBe(0);
   });
 
+  it('a WAN budget raises the significance threshold and cuts the bytes shipped', async () => {
+    const free = await train({ ...cfg, workload: quadraticWorkload(), mode: 'asp', stop: { maxClocks: 40 } });
+    const capped = await train({
+      ...cfg,
+      workload: quadraticWorkload(),
+      mode: 'asp',
+      stop: { maxClocks: 40 },
+      budgetMbps: 0.001,
+    });
+    expect(capped.wanBytes).toBeLessThan(free.wanBytes);
+    expect(capped.fractionShipped).toBeLessThan(free.fractionShipped);
+  });
+
   it('stops at the target quality and reports the time it took', async () => {
     const r = await train({
       ...cfg,
