@@ -1,4 +1,4 @@
-import { ConfigError, type Predictor, VirtualClock } from '@geoml/core';
+import { type Clock, ConfigError, type Predictor, VirtualClock } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
 import { Clipper, type ClipperOptions } from '../src/clipper.js';
 import { ContainerError } from '../src/errors.js';
@@ -168,6 +168,40 @@ describe('Clipper: applications, models and predictions', () => {
       expect((await clipper.predict('app', 6, { timeoutMs: 5 })).latencyMs).toBe(5);
       expect((await clipper.predict('app', 7, { timeoutMs: 500 })).latencyMs).toBe(20);
     });
+  });
+});
+
+describe('Clipper: late answers', () => {
+  it('an answer that arrives after the deadline, before a late-running SLO timer, is still an SLO miss', async () => {
+    // A clock whose timers never fire on their own: what a congested event loop looks like to the core.
+    let time = 0;
+    const stalled: Clock = {
+      now: () => time,
+      sleep: (_ms, signal) =>
+        new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason))),
+    };
+    const clipper = new Clipper({ clock: stalled });
+    clipper.registerApplication({ name: 'app', inputType: 'json', latencySloMs: 20, defaultOutput: 'late' });
+    let delay = 25;
+    await clipper.deployModel('m', '1', [
+      {
+        predict: async (xs: readonly unknown[]) => {
+          time += delay;
+          return xs.map(() => 'answer');
+        },
+      },
+    ]);
+    clipper.linkModel('app', 'm');
+    expect(await clipper.predict('app', 1)).toMatchObject({
+      output: 'late',
+      default: true,
+      defaultReason: 'slo',
+      latencyMs: 25,
+    });
+    delay = 5;
+    expect(await clipper.predict('app', 2)).toMatchObject({ output: 'answer', default: false, latencyMs: 5 });
+    // The late answer was cached for the next identical query.
+    expect(await clipper.predict('app', 1)).toMatchObject({ output: 'answer', cached: 'hit' });
   });
 });
 
