@@ -279,7 +279,15 @@ export class Clipper {
       const chosen = await this.selection.predict(app, input, queryId, start, options, (m) =>
         this.askModel(m, input, deadline, start),
       );
-      const result = this.finish<O>(queryId, app.name, start, app.defaultOutput, chosen.model, chosen.version, chosen.answer);
+      const result = this.finish<O>(
+        queryId,
+        app.name,
+        start,
+        app.defaultOutput,
+        chosen.model,
+        chosen.version,
+        chosen.answer,
+      );
       return { ...result, ...chosen.details };
     }
     const scheduler = this.models.find(model);
@@ -327,7 +335,8 @@ export class Clipper {
     const app = this.getApplication(appName);
     if (feedback === undefined)
       throw new ServingError('INVALID_INPUT', `application ${app.name}: feedback is missing`);
-    const parsed = app.selectionPolicy === DEFAULT_POLICY ? undefined : this.selection.parseFeedback(app, feedback);
+    const parsed =
+      app.selectionPolicy === DEFAULT_POLICY ? undefined : this.selection.parseFeedback(app, feedback);
     const record: FeedbackRecord = Object.freeze({ app: app.name, feedback, receivedAt: this.clock.now() });
     const log = this.feedbackLog.get(app.name)!;
     log.push(record);
@@ -408,7 +417,9 @@ export class Clipper {
   private async askModel(model: string, input: unknown, deadline: number, now: number): Promise<ModelAnswer> {
     const scheduler = this.models.find(model);
     if (!scheduler) {
-      return { outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`) };
+      return {
+        outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`),
+      };
     }
     return { ...(await this.ask(scheduler, input, deadline, now)), version: scheduler.version };
   }
