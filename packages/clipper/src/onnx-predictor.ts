@@ -72,6 +72,13 @@ function toSpec(m: WireMeta): InputSpec {
  *
  * If the worker dies, calls in flight reject with `ContainerError('CRASHED')` and the predictor starts a
  * new worker and reloads the model, so the next call works.
+ *
+ * @example
+ * const mnist = await OnnxPredictor.create(modelBytes, { intraOpNumThreads: 1 });
+ * await mnist.warmUp({ batchSizes: [1, 32] });
+ * const [answer] = await mnist.predict([{ input: tensor('float32', [784], pixels) }]);
+ * // answer.output: a float32 tensor of shape [10]
+ * await mnist.dispose();
  */
 export class OnnxPredictor implements Predictor<Query, Query> {
   readonly config: Readonly<Settings>;
