@@ -1,4 +1,6 @@
 import type { Rng } from '@geoml/core';
+import { EpochSampler } from './epoch-sampler.js';
+import { decodeShardState, encodeShardState } from './shard-state.js';
 import { type DataShard, type DataSplit, WorkloadError } from './workload.js';
 
 /** What decides where an item goes, per item of the training set. */
@@ -56,9 +58,17 @@ export function splitData(
   });
 }
 
+/** How a workload draws batches from one shard's items, and what local state it keeps beside them. */
+export interface ShardSource<Batch> {
+  /** The next batch, drawing items from `sampler`. */
+  next(rng: Rng): Batch;
+  /** State the workload keeps per shard besides the sampler's (LDA's token–topic assignments). */
+  readonly local?: { save(): Uint8Array; restore(bytes: Uint8Array): void };
+}
+
 /**
  * Splits with `splitData` (seeded from `root`, the split and the layout) and wraps each part as a
- * `DataShard` whose `nextBatch` is made by `batches` from the part's items.
+ * `DataShard` drawing its batches from `source(items, sampler)`, with checkpointable state.
  */
 export function shardData<Batch>(
   count: number,
@@ -66,13 +76,41 @@ export function shardData<Batch>(
   keys: SplitKeys,
   skew: number,
   root: Rng,
-  batches: (items: Uint32Array) => (rng: Rng) => Batch,
+  source: (items: Uint32Array, sampler: EpochSampler) => ShardSource<Batch>,
 ): DataShard<Batch>[][] {
   const { regions, workersPerRegion, split } = layout;
   const label = `split-${split}-${regions}x${workersPerRegion}`;
   const parts = splitData(count, regions, workersPerRegion, split, keys, skew, root.fork(label));
   return parts.map((row, region) =>
-    row.map((items, worker) => ({ region, worker, size: items.length, items, nextBatch: batches(items) })),
+    row.map((items, worker) => {
+      const sampler = new EpochSampler(items);
+      const src = source(items, sampler);
+      return {
+        region,
+        worker,
+        size: items.length,
+        items,
+        nextBatch: (rng: Rng) => src.next(rng),
+        saveState: () => encodeShardState(sampler.save(), src.local?.save() ?? new Uint8Array(0)),
+        restoreState(state: Uint8Array) {
+          const { sampler: words, local } = decodeShardState(state);
+          if (!src.local && local.length > 0) {
+            throw new WorkloadError(
+              'INVALID_ARGUMENT',
+              'shard state holds local state this workload does not keep',
+            );
+          }
+          const before = sampler.save();
+          sampler.restore(words);
+          try {
+            src.local?.restore(local);
+          } catch (e) {
+            sampler.restore(before);
+            throw e;
+          }
+        },
+      };
+    }),
   );
 }
 
@@ -158,42 +196,4 @@ function skewedRegions(
     regionOf[item] = targets[j] as number;
   });
   return regionOf;
-}
-
-/**
- * Visits a shard's items without replacement, one shuffled epoch after another, so every item is seen
- * once per epoch and the order repeats for the same `rng` sequence.
- */
-export class EpochSampler {
-  private order: Uint32Array;
-  private cursor: number;
-  /** Completed batches, used by workloads as the worker's local step for learning-rate decay. */
-  step = 0;
-
-  constructor(readonly items: Uint32Array) {
-    this.order = items.slice();
-    this.cursor = items.length; // the first call shuffles
-  }
-
-  /** Indexes of the next `n` items (an epoch boundary may fall inside a batch). */
-  next(rng: Rng, n: number): Uint32Array {
-    const out = new Uint32Array(n);
-    for (let k = 0; k < n; k++) {
-      if (this.cursor >= this.order.length) this.reshuffle(rng);
-      out[k] = this.order[this.cursor++] as number;
-    }
-    this.step++;
-    return out;
-  }
-
-  private reshuffle(rng: Rng): void {
-    const o = this.order;
-    for (let i = o.length - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      const t = o[i] as number;
-      o[i] = o[j] as number;
-      o[j] = t;
-    }
-    this.cursor = 0;
-  }
 }

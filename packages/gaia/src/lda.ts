@@ -8,10 +8,10 @@ import {
   zeros,
 } from '@geoml/core';
 import { z } from 'zod';
-import { EpochSampler, shardData } from './data-split.js';
+import { shardData } from './data-split.js';
 import { loadMailCorpus, toBagOfWords } from './mail-corpus.js';
 import { paramData, zeroMap } from './params.js';
-import type { DataShard, DataSplit, Workload } from './workload.js';
+import { type DataShard, type DataSplit, type Workload, WorkloadError } from './workload.js';
 
 /** Options of the LDA workload; every field has a default. */
 export const ldaOptionsSchema = z
@@ -57,7 +57,9 @@ export interface LdaDocument {
 
 /**
  * Documents to sweep once each. `computeUpdate` resamples their tokens' topics in place (the shard's
- * local state) and returns the matching count deltas; `seed` makes the sampling repeatable.
+ * local state) and returns the matching count deltas; `seed` makes the sampling repeatable. So compute
+ * each batch once and apply its update exactly once (a dropped update leaves the counts short of the
+ * assignments), and save a shard's state only between batches.
  */
 export interface LdaBatch {
   readonly docs: readonly LdaDocument[];
@@ -251,7 +253,7 @@ export function createLda(options: LdaOptions = {}): LdaWorkload {
         { skewKeys: trainGroup },
         o.skew,
         root,
-        (items) => {
+        (items, sampler) => {
           const docs = new Map<number, LdaDocument>();
           for (const d of items) {
             const words = train[d] as Uint16Array;
@@ -261,14 +263,59 @@ export function createLda(options: LdaOptions = {}): LdaWorkload {
               topicCounts: new Int32Array(K),
             });
           }
-          const sampler = new EpochSampler(items);
-          return (rng: Rng): LdaBatch => {
-            const picked = sampler.next(rng, Math.min(o.batchSize, items.length));
-            return { docs: Array.from(picked, (d) => docs.get(d) as LdaDocument), seed: rng.int(2 ** 32) };
+          return {
+            next(rng: Rng): LdaBatch {
+              const picked = sampler.next(rng, Math.min(o.batchSize, items.length));
+              return { docs: Array.from(picked, (d) => docs.get(d) as LdaDocument), seed: rng.int(2 ** 32) };
+            },
+            local: {
+              save: () => saveTopics(docs.values()),
+              restore: (bytes: Uint8Array) => restoreTopics([...docs.values()], bytes, K),
+            },
           };
         },
       );
     },
     dispose() {},
   };
+}
+
+/** The token–topic assignments of `docs`, in order, as little-endian int16. */
+function saveTopics(docs: Iterable<LdaDocument>): Uint8Array {
+  const list = [...docs];
+  const out = new Uint8Array(list.reduce((n, d) => n + d.topics.length * 2, 0));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const d of list) {
+    for (const z of d.topics) {
+      view.setInt16(at, z, true);
+      at += 2;
+    }
+  }
+  return out;
+}
+
+/** Sets the assignments saved by `saveTopics` and recounts each document's topics; checks before writing. */
+function restoreTopics(docs: readonly LdaDocument[], bytes: Uint8Array, topics: number): void {
+  const tokens = docs.reduce((n, d) => n + d.topics.length, 0);
+  if (bytes.length !== tokens * 2) {
+    throw new WorkloadError(
+      'INVALID_ARGUMENT',
+      `LDA shard state holds ${bytes.length / 2} tokens, the shard ${tokens}`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < tokens; i++) {
+    const z = view.getInt16(i * 2, true);
+    if (z < -1 || z >= topics) throw new WorkloadError('INVALID_ARGUMENT', `LDA shard state has topic ${z}`);
+  }
+  let at = 0;
+  for (const d of docs) {
+    d.topicCounts.fill(0);
+    for (let i = 0; i < d.topics.length; i++, at += 2) {
+      const z = view.getInt16(at, true);
+      d.topics[i] = z;
+      if (z >= 0) d.topicCounts[z] = (d.topicCounts[z] as number) + 1;
+    }
+  }
 }

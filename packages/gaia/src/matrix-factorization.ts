@@ -1,6 +1,6 @@
 import { createRng, type Model, parseConfig, type Rng, type TensorMap, tensor } from '@geoml/core';
 import { z } from 'zod';
-import { EpochSampler, shardData } from './data-split.js';
+import { shardData } from './data-split.js';
 import { paramData, zeroMap } from './params.js';
 import { generateRatings, holdOut, type Ratings } from './synthetic-ratings.js';
 import type { DataShard, DataSplit, Workload } from './workload.js';
@@ -170,9 +170,8 @@ export function createMatrixFactorization(
         { groups: train.users, skewKeys: trainPopularity },
         o.skew,
         root,
-        (items) => {
-          const sampler = new EpochSampler(items);
-          return (rng: Rng): RatingsBatch => {
+        (_items, sampler) => ({
+          next(rng: Rng): RatingsBatch {
             const step = sampler.step;
             const picked = sampler.next(rng, o.batchSize);
             return {
@@ -183,8 +182,8 @@ export function createMatrixFactorization(
               userShare,
               itemShare,
             };
-          };
-        },
+          },
+        }),
       );
       countShares(result.flat(), train, userShare, itemShare);
       return result;

@@ -14,7 +14,7 @@ import {
   toTf,
 } from '@geoml/core';
 import { z } from 'zod';
-import { EpochSampler, shardData } from './data-split.js';
+import { shardData } from './data-split.js';
 import { buildLayersMlp, type LayersModel, layersModelFiles } from './layers-mlp.js';
 import { loadMnistDigits, MNIST_PIXELS } from './mnist-data.js';
 import { encodeOnnxMlp, type MlpSpec } from './onnx-mlp.js';
@@ -261,9 +261,8 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
         { skewKeys: train.labels },
         o.skew,
         root,
-        (items) => {
-          const sampler = new EpochSampler(items);
-          return (rng: Rng): DigitsBatch => {
+        (_items, sampler) => ({
+          next(rng: Rng): DigitsBatch {
             const step = sampler.step;
             const picked = sampler.next(rng, o.batchSize);
             const images = new Float32Array(picked.length * MNIST_PIXELS);
@@ -271,8 +270,8 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
               images.set(train.images.subarray(d * MNIST_PIXELS, (d + 1) * MNIST_PIXELS), k * MNIST_PIXELS);
             });
             return { images, labels: Int32Array.from(picked, (d) => train.labels[d] as number), step, share };
-          };
-        },
+          },
+        }),
       );
     },
     dispose() {},

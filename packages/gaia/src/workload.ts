@@ -27,6 +27,17 @@ export interface DataShard<Batch> {
    * to `computeUpdate` before the next batch of the same shard is drawn.
    */
   nextBatch(rng: Rng): Batch;
+  /**
+   * The shard's local state, for a checkpoint: its place in the epoch, its step count, and what the
+   * workload keeps beside the data (LDA's token–topic assignments, which must be saved with the
+   * parameters or a resumed run would count every token twice). Optional for hand-written shards.
+   */
+  saveState?(): Uint8Array;
+  /**
+   * Restores `saveState()`'s bytes into a fresh shard of the same workload, layout and split;
+   * `WorkloadError` `INVALID_ARGUMENT` when they do not fit.
+   */
+  restoreState?(state: Uint8Array): void;
 }
 
 /** Static facts about a workload, for cost models, reports and benchmark sizing. */

@@ -1,6 +1,7 @@
 import { createRng, type TensorMap } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
-import { EpochSampler, splitData } from '../src/data-split.js';
+import { splitData } from '../src/data-split.js';
+import { EpochSampler } from '../src/epoch-sampler.js';
 import { createLda } from '../src/lda.js';
 import { createMatrixFactorization } from '../src/matrix-factorization.js';
 import { createMnistClassifier } from '../src/mnist-classifier.js';
@@ -66,6 +67,26 @@ describe.each(workloads)('%s honours the Workload contract the engine builds on'
     const gain = w.describe.higherIsBetter ? after - before : before - after;
     expect(gain).toBeGreaterThan(0.05);
     expect(nonFinite(params)).toBe(0);
+  });
+
+  it('saves and restores a shard’s state, so a resumed run draws and computes what the original would', async () => {
+    const w = make();
+    const params = w.model.init(createRng(1));
+    const [shard] = w.shards(2, 1, 'iid')[1] ?? [];
+    const rng = createRng(5);
+    for (let s = 0; s < 3; s++)
+      applyUpdate(params, (await w.model.computeUpdate(params, shard?.nextBatch(rng))) as TensorMap);
+    const state = shard?.saveState?.() as Uint8Array;
+    const [resumed] = w.shards(2, 1, 'iid')[1] ?? [];
+    resumed?.restoreState?.(state);
+    expect(resumed?.saveState?.()).toEqual(state);
+    const a = (await w.model.computeUpdate(params, shard?.nextBatch(createRng(6)))) as TensorMap;
+    const b = (await w.model.computeUpdate(params, resumed?.nextBatch(createRng(6)))) as TensorMap;
+    expect(b).toEqual(a);
+    const other = w.shards(2, 1, 'iid')[0]?.[0];
+    expect(() => other?.restoreState?.(state)).toThrow(WorkloadError);
+    expect(() => resumed?.restoreState?.(new Uint8Array(7))).toThrow(WorkloadError);
+    expect(() => resumed?.restoreState?.(state.subarray(0, state.length - 2))).toThrow(WorkloadError);
   });
 
   it('gives the same shards for the same layout and fresh state on every call', () => {
