@@ -87,6 +87,23 @@ describe('train() in virtual time', () => {
     expect(capped.fractionShipped).toBeLessThan(free.fractionShipped);
   });
 
+  it('on a congested link the selective barrier holds reads until announced values arrive', async () => {
+    const slow = {
+      ...cfg,
+      topology: 'ss' as const,
+      profileOptions: { wanScale: 0.01 },
+      workload: quadraticWorkload({ size: 4096 }),
+      mode: 'asp' as const,
+      stop: { maxClocks: 15 },
+    };
+    const barrier = await train({ ...slow, barrierBytes: 0 });
+    const none = await train({ ...slow, workload: quadraticWorkload({ size: 4096 }), barrierBytes: 1e12 });
+    expect(barrier.blocked.barrierMs).toBeGreaterThan(0);
+    expect(none.blocked.barrierMs).toBe(0);
+    // the indexes went ahead as extra control messages
+    expect(barrier.wanMessages).toBeGreaterThan(none.wanMessages);
+  });
+
   it('stops at the target quality and reports the time it took', async () => {
     const r = await train({
       ...cfg,
