@@ -240,7 +240,8 @@ export class ModelVersionScheduler {
         wait = Math.min(wait, (head.deadline - now) * this.deployment.budgetDecay - batchMs);
       }
       if (wait > 0) {
-        await this.waitForQueue(cap, now + wait);
+        await this.waitForQueue(replica, cap, now + wait);
+        if (replica.retired || this.closing) return undefined;
         now = this.clock.now();
       }
     }
@@ -250,9 +251,9 @@ export class ModelVersionScheduler {
     return { batch, cap, budget: this.budget(batch) };
   }
 
-  /** Waits until `size` queries are queued, `until` (clock ms) passes, or the scheduler closes. */
-  private async waitForQueue(size: number, until: number): Promise<void> {
-    while (!this.closing && this.queue.length < size) {
+  /** Waits until `size` queries are queued, `until` (clock ms) passes, or the replica or scheduler stops. */
+  private async waitForQueue(replica: Replica, size: number, until: number): Promise<void> {
+    while (!this.closing && !replica.retired && this.queue.length < size) {
       const left = until - this.clock.now();
       if (left <= 0) return;
       const stop = new AbortController();
