@@ -40,6 +40,9 @@ interface Pending {
  * gets that failure; and one still pending past its task's deadline (a replica that hangs) is bypassed, so
  * no later query can attach to a promise that never settles. Only successful outputs are stored, in an LRU
  * bounded by entries and bytes.
+ *
+ * Outputs are shared, not copied: every hit and every joined query receives the same object, so callers
+ * must treat outputs as read-only.
  */
 export class PredictionCache {
   private readonly outputs: LRUCache<string, { readonly output: unknown }>;
