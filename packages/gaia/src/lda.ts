@@ -108,6 +108,12 @@ export function createLda(options: LdaOptions = {}): LdaWorkload {
     maxTokens: o.maxTokensPerDoc,
     minTokens: o.minTokensPerDoc,
   });
+  if (bag.docs.length < 2 || bag.vocabulary.length < 2) {
+    throw new WorkloadError(
+      'INVALID_ARGUMENT',
+      `LDA options leave ${bag.docs.length} mails and ${bag.vocabulary.length} words; lower minTokensPerDoc or minDocFrequency, or raise maxDocs`,
+    );
+  }
   const order = root.fork('holdout').shuffle(Array.from({ length: bag.docs.length }, (_, i) => i));
   const testCount = Math.max(1, Math.round(order.length * o.testFraction));
   const testIdx = order.slice(0, testCount).sort((a, b) => a - b);

@@ -1,6 +1,7 @@
 import { ConfigError, createRng, type TensorMap } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
 import { createLda, type LdaDocument } from '../src/lda.js';
+import { WorkloadError } from '../src/workload.js';
 import { applyUpdate, expectPartition, nonFinite } from './workloads-helpers.js';
 
 const small = { maxDocs: 400, vocabulary: 500, topics: 8, maxTokensPerDoc: 60, batchSize: 16, seed: 3 };
@@ -134,5 +135,6 @@ describe('LDA workload (collapsed Gibbs on the SpamAssassin corpus)', () => {
     expect(() => createLda({ topics: 1 })).toThrow(ConfigError);
     expect(() => createLda({ vocabulary: 100_000 })).toThrow(/vocabulary/);
     expect(() => createLda({ alpha: -1 })).toThrow(/alpha/);
+    expect(() => createLda({ maxDocs: 20, minTokensPerDoc: 5000 })).toThrow(WorkloadError);
   });
 });
