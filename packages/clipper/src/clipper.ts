@@ -26,6 +26,13 @@ import {
   type TaskOutcome,
 } from './query.js';
 import type { ModelVersionScheduler } from './scheduler.js';
+import {
+  DEFAULT_POLICY,
+  type ModelAnswer,
+  ModelSelection,
+  type ModelSelectionOptions,
+  type SelectionUpdate,
+} from './selection/model-selection.js';
 import { ServingError } from './serving-error.js';
 
 /** `deployModel` options: the model deployment config without the name and version given apart. */
@@ -36,6 +43,10 @@ export interface PredictOptions {
   readonly deadline?: number;
   /** Deadline relative to now. With both, the earlier counts. */
   readonly timeoutMs?: number;
+  /** The user, for per-user selection state (Clipper's `uid`). */
+  readonly uid?: string | number;
+  /** A context key for selection state; wins over `uid`. */
+  readonly context?: string;
 }
 
 export interface PredictModelOptions extends PredictOptions {
@@ -47,6 +58,8 @@ export interface ClipperOptions extends ClipperConfigInput {
   /** The clock every deadline, batch and timer uses; a `VirtualClock` makes the whole core deterministic. */
   readonly clock?: Clock;
   readonly metrics?: ServingMetrics;
+  /** The model-selection layer: its state store (share a transport to share state), policies, seed. */
+  readonly selection?: ModelSelection | ModelSelectionOptions;
 }
 
 /** Feedback received by `update`, kept (bounded) for the selection layer. */
@@ -55,6 +68,8 @@ export interface FeedbackRecord {
   readonly feedback: unknown;
   /** Clock ms. */
   readonly receivedAt: number;
+  /** What the feedback did to the application's selection state (not for the `default` policy). */
+  readonly selection?: SelectionUpdate;
 }
 
 /**
@@ -70,6 +85,8 @@ export interface FeedbackRecord {
 export class Clipper {
   readonly clock: Clock;
   readonly config: ClipperConfig;
+  /** The model-selection layer: policies, their shared state, the decision log. */
+  readonly selection: ModelSelection;
   private readonly metrics: ServingMetrics | undefined;
   private readonly cache: PredictionCache;
   private readonly apps = new Map<string, Application>();
@@ -79,9 +96,10 @@ export class Clipper {
   private closing: Promise<void> | undefined;
 
   constructor(options: ClipperOptions = {}) {
-    const { clock, metrics, ...config } = options;
+    const { clock, metrics, selection, ...config } = options;
     this.config = parseConfig(clipperConfigSchema, config, 'clipper options');
     this.clock = clock ?? systemClock;
+    this.selection = selection instanceof ModelSelection ? selection : new ModelSelection(selection);
     this.metrics = metrics;
     this.cache = new PredictionCache(this.config.cache);
     this.models = new Deployments({ clock: this.clock, metrics, closeGraceMs: this.config.closeGraceMs });
@@ -102,6 +120,7 @@ export class Clipper {
       throw new ServingError('ALREADY_EXISTS', `application ${app.name} is already registered`);
     }
     for (const model of app.linkedModels) this.checkLink(app, model);
+    this.selection.checkApplication(app);
     const frozen = freezeApp({ ...app, linkedModels: [...new Set(app.linkedModels)] });
     this.apps.set(app.name, frozen);
     this.feedbackLog.set(app.name, []);
@@ -256,6 +275,21 @@ export class Clipper {
         outcome: failure('no-model', NO_MODEL_EXPLANATION),
       });
     }
+    if (app.selectionPolicy !== DEFAULT_POLICY) {
+      const chosen = await this.selection.predict(app, input, queryId, start, options, (m) =>
+        this.askModel(m, input, deadline, start),
+      );
+      const result = this.finish<O>(
+        queryId,
+        app.name,
+        start,
+        app.defaultOutput,
+        chosen.model,
+        chosen.version,
+        chosen.answer,
+      );
+      return { ...result, ...chosen.details };
+    }
     const scheduler = this.models.find(model);
     if (!scheduler) {
       return this.finish(queryId, app.name, start, app.defaultOutput, model, undefined, {
@@ -290,17 +324,33 @@ export class Clipper {
     return this.finish(queryId, undefined, start, null, name, scheduler.version, answer);
   }
 
-  /** Records feedback for an application (Clipper's `/update`); the selection layer will learn from it. */
-  update(appName: string, feedback: unknown): FeedbackRecord {
+  /**
+   * Records feedback for an application (Clipper's `/update`) and, unless its policy is `default`, updates
+   * the selection state of the feedback's user or context: `{ uid?, context?, queryId?, model?, input?,
+   * output?, label | reward }`. Bad feedback throws at once (`INVALID_INPUT`); the returned promise settles
+   * once the state is stored.
+   */
+  update(appName: string, feedback: unknown): Promise<FeedbackRecord> {
     this.assertOpen();
     const app = this.getApplication(appName);
     if (feedback === undefined)
       throw new ServingError('INVALID_INPUT', `application ${app.name}: feedback is missing`);
+    const parsed =
+      app.selectionPolicy === DEFAULT_POLICY ? undefined : this.selection.parseFeedback(app, feedback);
     const record: FeedbackRecord = Object.freeze({ app: app.name, feedback, receivedAt: this.clock.now() });
     const log = this.feedbackLog.get(app.name)!;
     log.push(record);
     if (log.length > this.config.feedbackLimit) log.splice(0, log.length - this.config.feedbackLimit);
-    return record;
+    if (!parsed) return Promise.resolve(record);
+    const applied = this.selection
+      .observe(app, parsed, (m, input) => {
+        const now = this.clock.now();
+        return this.askModel(m, input, now + app.latencySloMs, now);
+      })
+      .then((selection) => Object.freeze({ ...record, selection }));
+    // A caller that does not wait (fire-and-forget feedback) must not crash the process on a store error.
+    applied.catch(() => undefined);
+    return applied;
   }
 
   /** Feedback recorded for an application, oldest first (at most `feedbackLimit`). */
@@ -361,6 +411,17 @@ export class Clipper {
     emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: second.lookup });
     if (second.lookup === 'hit') return { outcome: await second.outcome, cached: 'hit' };
     return { outcome: await this.withinDeadline(second.outcome, deadline), cached: second.lookup };
+  }
+
+  /** Asks a model's serving version (for the selection layer). */
+  private async askModel(model: string, input: unknown, deadline: number, now: number): Promise<ModelAnswer> {
+    const scheduler = this.models.find(model);
+    if (!scheduler) {
+      return {
+        outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`),
+      };
+    }
+    return { ...(await this.ask(scheduler, input, deadline, now)), version: scheduler.version };
   }
 
   /** The work's outcome, or the SLO default if the deadline comes first. */

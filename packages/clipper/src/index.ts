@@ -85,6 +85,41 @@ export {
 } from './query.js';
 export { type Admission, type CompletionEstimate, EdfQueue } from './queue.js';
 export type { ReplicaStatus } from './scheduler.js';
+export type { ArmState } from './selection/arm-statistics.js';
+export { type CombineMode, labelReward, weightedCombine } from './selection/combination.js';
+export type { SelectionDecision } from './selection/decision-log.js';
+export { type EpsilonGreedyOptions, EpsilonGreedyPolicy } from './selection/epsilon-greedy.js';
+export { type Exp3Options, Exp3Policy, type Exp3State } from './selection/exp3.js';
+export { type Exp4Options, Exp4Policy, type Exp4State } from './selection/exp4.js';
+export {
+  DEFAULT_POLICY,
+  type ModelAnswer,
+  ModelSelection,
+  type ModelSelectionOptions,
+  type SelectionDetails,
+  type SelectionFeedback,
+  type SelectionKey,
+  type SelectionUpdate,
+  selectionFeedbackSchema,
+} from './selection/model-selection.js';
+export type {
+  Combined,
+  JsonValue,
+  PolicyFeedback,
+  Selection,
+  SelectionContext,
+  SelectionPolicy,
+} from './selection/policy.js';
+export { SelectionError } from './selection/selection-error.js';
+export {
+  SELECTION_BUCKET,
+  SelectionStateStore,
+  type SelectionStateStoreOptions,
+  SHARED_CONTEXT,
+  type StoredSelectionState,
+  type VersionedState,
+} from './selection/state-store.js';
+export { Ucb1Policy } from './selection/ucb1.js';
 export { ServingError } from './serving-error.js';
 export type { InputSpec } from './stack.js';
 export {

@@ -64,6 +64,16 @@ export interface PredictionResult<O = unknown> {
   readonly cached?: 'hit' | 'coalesced';
   /** From `predict` being called to its answer, in clock milliseconds. */
   readonly latencyMs: number;
+  /** Selection policies only: the models asked (an ensemble's several). */
+  readonly models?: readonly string[];
+  /** Selection policies only: asked models with no output by the deadline (stragglers). */
+  readonly missing?: readonly string[];
+  /** Selection policies only: how far the asked models agreed, in [0, 1]; missing models lower it. */
+  readonly confidence?: number;
+  /** Selection policies only: the probability each linked model was chosen with (for offline evaluation). */
+  readonly probabilities?: Readonly<Record<string, number>>;
+  /** Selection policies only: the user or context key whose state chose. */
+  readonly context?: string;
 }
 
 /** Clipper's own wording, kept so clients written for Clipper read the same explanation. */
