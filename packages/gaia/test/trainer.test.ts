@@ -21,6 +21,7 @@ describe('train() on matrix factorization over the ss WAN', () => {
     const bsp = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'bsp' });
     const asp = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'asp' });
     const lan = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'lan-bsp' });
+    const int8 = await train({ ...base, workload: createMatrixFactorization(mf), mode: 'asp-int8' });
     expect(bsp.finalQuality.metric).toBe('rmse');
     expect(lan.wanBytes).toBe(0);
     expect(asp.wanBytes).toBeLessThan(0.35 * bsp.wanBytes);
@@ -35,6 +36,11 @@ describe('train() on matrix factorization over the ss WAN', () => {
     expect(asp.finalQuality.value).toBeLessThan(asp.series[0]?.value as number);
     expect(asp.fractionShipped).toBeGreaterThan(0);
     expect(asp.fractionShipped).toBeLessThanOrEqual(1);
+    // int8 values with error feedback and delta-coded indexes: a third of ASP's bytes, same quality
+    expect(int8.wanBytes).toBeLessThan(asp.wanBytes / 3);
+    expect(Math.abs(int8.finalQuality.value - asp.finalQuality.value)).toBeLessThan(
+      0.01 * asp.finalQuality.value,
+    );
   });
 });
 
