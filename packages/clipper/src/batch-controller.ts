@@ -70,7 +70,7 @@ export function createBatchController(config: BatchingConfig): BatchController {
     case 'delayed': {
       const inner =
         config.sizing === 'aimd'
-          ? new AimdController({ maxBatchSize: config.maxBatchSize })
+          ? new AimdController({ maxBatchSize: config.maxBatchSize, slowStart: true })
           : new StaticBatchController(config.maxBatchSize);
       return new DelayedBatchingController(inner, config.maxDelayMs);
     }

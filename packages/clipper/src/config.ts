@@ -37,6 +37,8 @@ export const aimdBatchingSchema = z.strictObject({
   initialBatchSize: batchSize.default(1),
   additiveIncrease: z.int().min(1).max(1024).default(1),
   backoffFactor,
+  /** Double the size until the first miss (TCP's slow start), then add: reaches large sizes quickly. */
+  slowStart: z.boolean().default(true),
 });
 
 /** The largest size whose predicted latency quantile (a linear fit on recent batches) fits the budget. */

@@ -60,6 +60,20 @@ describe('AIMD batch controller', () => {
     expect(mean(resettled)).toBeGreaterThan(0.85 * 18);
   });
 
+  it('with slow start, reaches a large best size in a logarithmic number of batches', async () => {
+    const clock = new VirtualClock();
+    // 1 ms + 0.01 ms per query: up to 1900 queries fit 20 ms.
+    const replica = new SyntheticReplica(clock, { a: 1, b: 0.01 });
+    const fast = new AimdController({ maxBatchSize: 4096, slowStart: true });
+    const slow = new AimdController({ maxBatchSize: 4096 });
+    const { sizes } = await drive(clock, fast, replica, 20, 40);
+    await drive(clock, slow, replica, 20, 40);
+    // Doubling: 1, 2, 4, ..., 1024 fit; 2048 misses and falls back to 1024, then grows by one.
+    expect(sizes.slice(0, 13)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 1024]);
+    expect(sizes.at(-1)).toBe(1024 + 27);
+    expect(slow.current).toBe(41);
+  });
+
   it('backs off by 10% on a miss and grows only after full batches', () => {
     const aimd = new AimdController({ maxBatchSize: 64, initialBatchSize: 40, additiveIncrease: 2 });
     aimd.observe({ size: 40, cap: 40, latencyMs: 25, budgetMs: 20 });
