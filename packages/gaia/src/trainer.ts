@@ -137,6 +137,8 @@ async function execute(
     cfg.stop.targetQuality !== undefined &&
     (q.higherIsBetter ? q.value >= cfg.stop.targetQuality : q.value <= cfg.stop.targetQuality);
 
+  // The emulated network's own count (headers included) when the run uses it; else the engine's.
+  const wan = () => (!options.connect && topo.wan ? topo.wan() : meter.wan());
   const series: QualityPoint[] = [];
   let timeToTargetS: number | null = null;
   let evaluated = 0;
@@ -161,7 +163,7 @@ async function execute(
       options.onProgress?.({
         ...at,
         quality,
-        wanBytes: meter.wan().bytes,
+        wanBytes: wan().bytes,
         links: meter.stats(),
         blocked: blocked(),
         fractionShipped: fractionShipped(),
@@ -204,8 +206,7 @@ async function execute(
   const elapsedS = seconds();
   const finalParams = snapshot();
   const finalQuality = await evaluate(finalParams);
-  const net = topo.wan?.();
-  const engineWan = meter.wan();
+  const totals = wan();
   let entries = 0;
   let below = 0;
   for (const r of regions) {
@@ -226,8 +227,8 @@ async function execute(
     clocks: { min: Math.min(...clocks), max: Math.max(...clocks) },
     finalQuality,
     series,
-    wanBytes: net ? net.bytes : engineWan.bytes,
-    wanMessages: net ? net.messages : engineWan.messages,
+    wanBytes: totals.bytes,
+    wanMessages: totals.messages,
     links: meter.stats(),
     fractionShipped: fractionShipped(),
     fractionBelowOnePercent: entries === 0 ? 0 : below / entries,
