@@ -147,6 +147,7 @@ describe('delayed batching and static controllers', () => {
       initialBatchSize: 2,
       additiveIncrease: 1,
       backoffFactor: 0.9,
+      slowStart: true,
     });
     expect(aimd.mode).toBe('aimd');
     expect(aimd.current).toBe(2);
