@@ -10,7 +10,7 @@ import { calibrate, createMatrixFactorization, type Mode, type TrainResult, trai
 const quick = process.argv.includes('--quick');
 const mf = { users: 1500, items: 750, rank: 8, density: 0.05, batchSize: 64, learningRate: 0.3, seed: 3 };
 const clocks = quick ? 100 : 300;
-const modes: Mode[] = ['lan-bsp', 'bsp', 'asp'];
+const modes: Mode[] = ['lan-bsp', 'bsp', 'asp', 'asp-int8'];
 
 process.stderr.write('calibrating the compute cost of one step on this machine...\n');
 const costModel = await calibrate(createMatrixFactorization(mf));

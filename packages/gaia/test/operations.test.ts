@@ -1,6 +1,7 @@
 import { readTensorsArtifact } from '@geoml/core';
 import { InProcessTransport, ModelRegistry } from '@geoml/transport';
 import { describe, expect, it } from 'vitest';
+import { calibrate } from '../src/cost-model.js';
 import { publishModel } from '../src/publish.js';
 import { train } from '../src/trainer.js';
 import { quadraticWorkload } from './quadratic.js';
@@ -57,5 +58,16 @@ describe('checkpoint, resume and publish', () => {
     } finally {
       await transport.close();
     }
+  });
+
+  it('measures the compute cost once when none is given, and records it with the result', async () => {
+    const spec = await calibrate(quadraticWorkload(), { steps: 5 });
+    expect(spec.stepMs).toBeGreaterThan(0);
+    expect(spec.batchSize).toBe(8);
+    expect(spec.measuredOn).toMatch(/node v/);
+    const { costModel: _fixed, ...measured } = cfg;
+    const r = await train({ ...measured, workload: quadraticWorkload() });
+    expect(r.costModel.stepMs).toBeGreaterThan(0);
+    expect(r.costModel.samples).toBe(15);
   });
 });
