@@ -110,6 +110,19 @@ describe('train() in virtual time', () => {
     expect(barrier.wanMessages).toBeGreaterThan(none.wanMessages);
   });
 
+  it('stops at the time limit', async () => {
+    const r = await train({
+      ...cfg,
+      topology: 'ss',
+      workload: quadraticWorkload(),
+      mode: 'bsp',
+      stop: { maxClocks: 1000, maxTimeS: 5 },
+    });
+    expect(r.clocks.max).toBeLessThan(1000);
+    expect(r.elapsedS).toBeGreaterThanOrEqual(5);
+    expect(r.elapsedS).toBeLessThan(6);
+  });
+
   it('stops at the target quality and reports the time it took', async () => {
     const r = await train({
       ...cfg,
