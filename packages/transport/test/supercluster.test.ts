@@ -165,3 +165,43 @@ describe('supercluster of three regions with WAN links to C through WanProxy', (
     expect(info.size).toBe(data.length);
   });
 });
+
+describe('supercluster with two servers per region', () => {
+  it('routes within a region and across the gateway', async () => {
+    // Without JetStream: on 2.9.10 a region of several servers may elect its own JetStream meta leader
+    // before the gateways connect (see docs/transport.md); the helper then fails loudly.
+    const sc = await startSupercluster(['east', 'west'], {
+      serversPerRegion: 2,
+      wan: [{ between: ['east', 'west'], bandwidthMbps: 100, latencyMs: 10 }],
+    });
+    const clients: NatsTransport[] = [];
+    try {
+      expect(sc.urls('east')).toHaveLength(2);
+      expect(sc.cluster('west').servers.map((s) => s.name)).toEqual(['west-0', 'west-1']);
+      expect(() => sc.cluster('north')).toThrow(/no region 'north'/);
+      const [e1, w0] = await Promise.all([
+        NatsTransport.connect({ servers: sc.urls('east')[1] ?? '', region: 'east' }),
+        NatsTransport.connect({ servers: sc.urls('west')[0] ?? '', region: 'west' }),
+      ]);
+      clients.push(e1, w0);
+      const sub = w0.subscribe('two.per.region');
+      void (async () => {
+        for await (const m of sub) m.respond(m.data);
+      })();
+      await w0.flush();
+      // Interest crosses the route and the gateway asynchronously: retry (bounded) until answered.
+      let answer = '';
+      for (let i = 0; i < 50 && answer === ''; i++) {
+        answer = await e1
+          .request('two.per.region', new TextEncoder().encode('east-1'), { timeoutMs: 500 })
+          .then((m) => text(m.data))
+          .catch(() => '');
+        if (answer === '') await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(answer).toBe('east-1');
+    } finally {
+      for (const t of clients) await t.close();
+      await sc.close();
+    }
+  });
+});
