@@ -115,16 +115,15 @@ export type { SelectionDecision } from './selection/decision-log.js';
 export { type EpsilonGreedyOptions, EpsilonGreedyPolicy } from './selection/epsilon-greedy.js';
 export { type Exp3Options, Exp3Policy, type Exp3State } from './selection/exp3.js';
 export { type Exp4Options, Exp4Policy, type Exp4State } from './selection/exp4.js';
+export { type SelectionFeedback, selectionFeedbackSchema } from './selection/feedback.js';
 export {
   DEFAULT_POLICY,
   type ModelAnswer,
   ModelSelection,
   type ModelSelectionOptions,
   type SelectionDetails,
-  type SelectionFeedback,
   type SelectionKey,
   type SelectionUpdate,
-  selectionFeedbackSchema,
 } from './selection/model-selection.js';
 export type {
   Combined,

@@ -12,7 +12,7 @@ import {
 } from './policy.js';
 
 export interface Exp3Options {
-  /** Learning rate η of the weight update `s_i ← s_i · exp(−η · L / p_i)`. Default 0.1. */
+  /** Learning rate η of the weight update `s_i ← s_i · exp(−η · L / p_i)`. Default 0.2 (best of the η sweep in bench/clipper-selection.ts). */
   readonly eta?: number;
   /** Exploration γ: every model keeps at least probability γ/K. Default 0.05. */
   readonly gamma?: number;
@@ -33,7 +33,7 @@ export class Exp3Policy implements SelectionPolicy<Exp3State> {
   readonly gamma: number;
 
   constructor(options: Exp3Options = {}) {
-    this.eta = options.eta ?? 0.1;
+    this.eta = options.eta ?? 0.2;
     this.gamma = options.gamma ?? 0.05;
     checkParameter('Exp3Policy', 'eta', this.eta, this.eta > 0);
     checkParameter('Exp3Policy', 'gamma', this.gamma, this.gamma >= 0 && this.gamma <= 1);

@@ -1,6 +1,5 @@
 import { ConfigError, createRng, type Rng } from '@geoml/core';
 import type { Transport } from '@geoml/transport';
-import { z } from 'zod';
 import type { Application } from '../application.js';
 import { hashInput } from '../prediction-cache.js';
 import { failure, type TaskOutcome } from '../query.js';
@@ -10,6 +9,7 @@ import { DecisionLog, type SelectionDecision } from './decision-log.js';
 import { EpsilonGreedyPolicy } from './epsilon-greedy.js';
 import { Exp3Policy } from './exp3.js';
 import { Exp4Policy } from './exp4.js';
+import { type SelectionFeedback, selectionFeedbackSchema } from './feedback.js';
 import type { JsonValue, SelectionPolicy } from './policy.js';
 import { SelectionStateStore, SHARED_CONTEXT } from './state-store.js';
 import { Ucb1Policy } from './ucb1.js';
@@ -70,29 +70,6 @@ export interface SelectedAnswer {
   readonly version?: string;
   readonly details: SelectionDetails;
 }
-
-/** Feedback as `Clipper.update` accepts it for an application with a selection policy. */
-export const selectionFeedbackSchema = z
-  .strictObject({
-    uid: z.union([z.string().max(256), z.number()]).optional(),
-    context: z.string().max(256).optional(),
-    /** The query judged (`PredictionResult.queryId`, REST `query_id`) on this frontend. */
-    queryId: z.int().min(0).optional(),
-    query_id: z.int().min(0).optional(),
-    /** The model judged, when the query is not named. */
-    model: z.string().min(1).max(128).optional(),
-    input: z.unknown().optional(),
-    /** The output judged (with `model`). */
-    output: z.unknown().optional(),
-    /** The true answer: each judged model's reward is `reward(output, label)`. */
-    label: z.unknown().optional(),
-    /** Or the reward itself, in [0, 1], of the judged query's models. */
-    reward: z.number().min(0).max(1).optional(),
-  })
-  .refine((f) => (f.label === undefined) !== (f.reward === undefined), {
-    message: 'give exactly one of "label" and "reward"',
-  });
-export type SelectionFeedback = z.output<typeof selectionFeedbackSchema>;
 
 /** What feedback did to the state. */
 export interface SelectionUpdate {
