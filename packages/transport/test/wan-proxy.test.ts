@@ -83,6 +83,37 @@ describe('WanProxy', () => {
     expect(proxy.stats().reverse.bytes).toBe(payload.length);
   });
 
+  it('schedules with the link model on the injected clock: serialization queues, latency adds', async () => {
+    // A clock frozen at t=1000 whose sleeps return at once: what the proxy asks to wait is exactly
+    // deliver_at - now, with deliver_at = max(now, free_at) + bytes*8/bandwidth + latency.
+    const waits: number[] = [];
+    const clock = {
+      now: () => 1000,
+      sleep: async (ms: number) => {
+        waits.push(ms);
+      },
+    };
+    const echo = await echoServer();
+    cleanup.push(() => new Promise<void>((r) => echo.server.close(() => r())));
+    // 8 Mbit/s: 1000 bytes take exactly 1 ms to serialize.
+    const proxy = new WanProxy({
+      target: { host: '127.0.0.1', port: echo.port },
+      bandwidthMbps: 8,
+      latencyMs: 50,
+      clock,
+    });
+    await proxy.start();
+    cleanup.push(() => proxy.stop());
+    const chunk = Buffer.alloc(1000, 3);
+    await echoThrough(proxy.port, chunk);
+    await echoThrough(proxy.port, chunk);
+    // Each direction: the first 1000 bytes arrive at 1000 + 1 + 50; the link is busy until 1001, so the
+    // next 1000 bytes start then and arrive at 1052 (time never advanced).
+    expect(waits).toEqual([51, 51, 52, 52]);
+    expect(proxy.stats().forward).toEqual({ bytes: 2000, chunks: 2 });
+    expect(proxy.stats().reverse).toEqual({ bytes: 2000, chunks: 2 });
+  });
+
   it('closes open connections on stop', async () => {
     const proxy = await proxiedEcho(100, 1, false);
     const socket = createConnection({ host: '127.0.0.1', port: proxy.port });
