@@ -26,8 +26,12 @@ export const matrixFactorizationOptionsSchema = z
     /** Ratings per batch. */
     batchSize: z.number().int().min(1).default(256),
     learningRate: z.number().gt(0).default(0.2),
-    /** The rate at a worker's step t is `learningRate / √(1 + t / lrDecaySteps)`; 0 keeps it constant. */
-    lrDecaySteps: z.number().min(0).default(0),
+    /**
+     * After processing n ratings a worker's rate is `learningRate / √(1 + n / lrDecayItems)`: a schedule per
+     * worker's sequential SGD steps, the same whatever the batch size and however many workers average
+     * their steps; 0 keeps the rate constant.
+     */
+    lrDecayItems: z.number().min(0).default(750_000),
     /** L2 penalty on the factors touched by a rating. */
     l2: z.number().min(0).default(0.02),
     /** Standard deviation of the initial factors. */
@@ -44,8 +48,8 @@ export interface RatingsBatch {
   readonly users: Uint32Array;
   readonly items: Uint32Array;
   readonly ratings: Float32Array;
-  /** The shard's step count (0-based) when this batch was drawn, for learning-rate decay. */
-  readonly step: number;
+  /** Items the worker had processed before this batch, for learning-rate decay. */
+  readonly processed: number;
   /** Per user, 1 / the number of shards holding ratings of that user (omitted: 1). */
   readonly userShare?: Float32Array;
   /** Per item, 1 / the number of shards holding ratings of that item (omitted: 1). */
@@ -107,7 +111,9 @@ export function createMatrixFactorization(
       const dP = (update.get('user_factors') as { data: Float32Array }).data;
       const dQ = (update.get('item_factors') as { data: Float32Array }).data;
       const lr =
-        o.lrDecaySteps > 0 ? o.learningRate / Math.sqrt(1 + batch.step / o.lrDecaySteps) : o.learningRate;
+        o.lrDecayItems > 0
+          ? o.learningRate / Math.sqrt(1 + batch.processed / o.lrDecayItems)
+          : o.learningRate;
       for (let k = 0; k < batch.ratings.length; k++) {
         const pu = (batch.users[k] as number) * modelRank;
         const qi = (batch.items[k] as number) * modelRank;
@@ -172,13 +178,13 @@ export function createMatrixFactorization(
         root,
         (_items, sampler) => ({
           next(rng: Rng): RatingsBatch {
-            const step = sampler.step;
+            const processed = sampler.step * o.batchSize;
             const picked = sampler.next(rng, o.batchSize);
             return {
               users: picked.map((k) => train.users[k] as number),
               items: picked.map((k) => train.items[k] as number),
               ratings: Float32Array.from(picked, (k) => train.values[k] as number),
-              step,
+              processed,
               userShare,
               itemShare,
             };

@@ -29,8 +29,12 @@ export const mnistClassifierOptionsSchema = z
     /** Widths of the hidden ReLU layers (the MLP is 784 → hidden… → 10). */
     hidden: z.array(z.number().int().min(1).max(4096)).max(8).default([64]),
     learningRate: z.number().gt(0).default(0.1),
-    /** The rate at a worker's step t is `learningRate / √(1 + t / lrDecaySteps)`; 0 keeps it constant. */
-    lrDecaySteps: z.number().min(0).default(0),
+    /**
+     * After processing n digits a worker's rate is `learningRate / √(1 + n / lrDecayItems)`: a schedule per
+     * worker's sequential SGD steps, the same whatever the batch size and however many workers average
+     * their steps; 0 keeps the rate constant.
+     */
+    lrDecayItems: z.number().min(0).default(0),
     /** Digits per batch. */
     batchSize: z.number().int().min(1).default(32),
     /** Held-out digits used by `evaluate`. */
@@ -50,8 +54,8 @@ export type MnistClassifierOptions = z.input<typeof mnistClassifierOptionsSchema
 export interface DigitsBatch {
   readonly images: Float32Array;
   readonly labels: Int32Array;
-  /** The shard's step count (0-based) when this batch was drawn, for learning-rate decay. */
-  readonly step: number;
+  /** Items the worker had processed before this batch, for learning-rate decay. */
+  readonly processed: number;
   /** 1 / the number of shards (workers) of the run; scales the update (omitted: 1). */
   readonly share?: number;
 }
@@ -161,8 +165,9 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
       const tf = await tfjs();
       const n = batch.labels.length;
       const lr =
-        (o.lrDecaySteps > 0 ? o.learningRate / Math.sqrt(1 + batch.step / o.lrDecaySteps) : o.learningRate) *
-        (batch.share ?? 1);
+        (o.lrDecayItems > 0
+          ? o.learningRate / Math.sqrt(1 + batch.processed / o.lrDecayItems)
+          : o.learningRate) * (batch.share ?? 1);
       const steps = tf.tidy(() => {
         const w = weights.map((t) => toTf(tf, t));
         const x = tf.tensor2d(batch.images, [n, MNIST_PIXELS]);
@@ -263,13 +268,18 @@ export function createMnistClassifier(options: MnistClassifierOptions = {}): Mni
         root,
         (_items, sampler) => ({
           next(rng: Rng): DigitsBatch {
-            const step = sampler.step;
+            const processed = sampler.step * o.batchSize;
             const picked = sampler.next(rng, o.batchSize);
             const images = new Float32Array(picked.length * MNIST_PIXELS);
             picked.forEach((d, k) => {
               images.set(train.images.subarray(d * MNIST_PIXELS, (d + 1) * MNIST_PIXELS), k * MNIST_PIXELS);
             });
-            return { images, labels: Int32Array.from(picked, (d) => train.labels[d] as number), step, share };
+            return {
+              images,
+              labels: Int32Array.from(picked, (d) => train.labels[d] as number),
+              processed,
+              share,
+            };
           },
         }),
       );

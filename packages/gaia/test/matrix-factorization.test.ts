@@ -64,6 +64,26 @@ describe('matrix factorization workload', () => {
     expect((await w.model.evaluate(params)).value).toBeLessThan(before * 0.75);
   });
 
+  it('decays the learning rate with the ratings a worker has processed, as configured', async () => {
+    const norm = async (options: object, processed: number) => {
+      const w = createMatrixFactorization({ ...small, ...options });
+      const params = w.model.init(createRng(1));
+      const batch = w.shards(1, 1, 'iid')[0]?.[0]?.nextBatch(createRng(2));
+      if (!batch) throw new Error('no batch');
+      expect(batch.processed).toBe(0);
+      const update = (await w.model.computeUpdate(params, { ...batch, processed })) as TensorMap;
+      let sum = 0;
+      for (const t of update.values()) for (const v of t.data as Float32Array) sum += Math.abs(v);
+      return sum;
+    };
+    const fresh = await norm({ lrDecayItems: 1000 }, 0);
+    // lr / √(1 + 3000/1000) = lr / 2; steps within a batch compound, so the change is only about half.
+    const ratio = (await norm({ lrDecayItems: 1000 }, 3000)) / fresh;
+    expect(ratio).toBeGreaterThan(0.45);
+    expect(ratio).toBeLessThan(0.55);
+    expect(await norm({ lrDecayItems: 0 }, 3000)).toBeCloseTo(fresh, 6);
+  });
+
   it('is deterministic from its seed: same data, same init, same batches, same updates', async () => {
     const run = async (seed: number) => {
       const w = createMatrixFactorization({ ...small, seed });
