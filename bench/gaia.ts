@@ -1,0 +1,122 @@
+/**
+ * Gaia's comparison (NSDI'17) on our engine, in virtual time: every workload × network profile × mode
+ * trained to the centralized run's quality within 1 %, with compute charged from a cost model measured on
+ * this machine. See bench/README.md, section gaia.
+ *
+ *   pnpm bench gaia --quick                 # MF on ss only, under a minute
+ *   pnpm bench gaia                         # everything; one child process per workload, in parallel
+ *   node --import tsx --conditions=@geoml/source bench/gaia.ts --workloads=mf,lda --budget-min=20
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Calibration } from './gaia/calibration.js';
+import { dsChart, qualityChart, speedupChart } from './gaia/charts.js';
+import { calibrateSpec, type PartResult, runPart } from './gaia/part.js';
+import { GOALS, PAPER, TARGET_TOLERANCE, TRANSFER_CLOCKS, workloadSpecs } from './gaia/spec.js';
+import { summarize, table } from './gaia/summary.js';
+import { QUICK, RESULTS_DIR, writeResult, writeSvg } from './lib/results.js';
+
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const partFile = (name: string) => join(RESULTS_DIR, `gaia-part-${name}.json`);
+
+async function main(): Promise<void> {
+  const specs = workloadSpecs(QUICK);
+  const part = arg('part');
+  if (part) {
+    // A child: one workload, its result to a part file for the parent to merge.
+    const spec = specs.find((s) => s.name === part);
+    if (!spec) throw new Error(`unknown workload '${part}'`);
+    const calibration = JSON.parse(process.env.GAIA_CALIBRATION ?? 'null') as Calibration | null;
+    if (!calibration) throw new Error('a part needs GAIA_CALIBRATION from its parent');
+    const result = await runPart(spec, calibration, QUICK, Number(arg('deadline')));
+    writeFileSync(partFile(part), JSON.stringify(result));
+    return;
+  }
+  const started = Date.now();
+  // Runs in virtual time cost only compute: bound the wall time, leaving room for the last run to end.
+  const budgetMin = Number(arg('budget-min') ?? (QUICK ? 0.7 : 24));
+  const deadline = started + budgetMin * 60_000;
+  const wanted = arg('workloads')?.split(',');
+  const chosen = specs.filter((s) => !wanted || wanted.includes(s.name));
+  // Calibrate every workload first, one at a time, so no run of ours competes with a measurement.
+  const calibrations: Calibration[] = [];
+  for (const spec of chosen) {
+    const c = await calibrateSpec(spec);
+    calibrations.push(c);
+    console.error(
+      `gaia ${spec.name}: step ${c.costModel.stepMs.toFixed(2)} ms (batch ${c.costModel.batchSize}), ` +
+        `LAN ${c.lanMbps.toPrecision(3)} Mbit/s, ss transfer ${c.transferOverCompute.toFixed(1)} clocks, ` +
+        `ss latency ${c.latencyOverCompute.toFixed(2)} clocks`,
+    );
+  }
+  let parts: PartResult[];
+  if (QUICK) {
+    parts = [];
+    for (const [i, spec] of chosen.entries()) {
+      parts.push(await runPart(spec, calibrations[i] as Calibration, true, deadline));
+    }
+  } else {
+    parts = await Promise.all(chosen.map((s, i) => child(s.name, calibrations[i] as Calibration, deadline)));
+  }
+  const runs = parts.flatMap((p) => p.runs);
+  const summary = summarize(parts);
+  writeResult('gaia', summary, {
+    runs,
+    variants: parts.flatMap((p) => p.variants),
+    calibration: Object.fromEntries(parts.map((p) => [p.workload, p.calibration])),
+    references: Object.fromEntries(parts.map((p) => [p.workload, p.reference])),
+    dsSweep: Object.fromEntries(parts.map((p) => [p.workload, p.dsSweep])),
+    skipped: parts.flatMap((p) => p.skipped.map((s) => ({ workload: p.workload, ...s }))),
+    method: {
+      time: 'virtual (discrete-event); compute charged from each workload’s measured cost model',
+      sizing: `lanMbps chosen per workload so one dense model transfer over ss takes ${TRANSFER_CLOCKS} clocks of compute`,
+      target: `centralized (lan-bsp, all workers in one region) final quality within ${TARGET_TOLERANCE * 100} %`,
+      workers: '2 per region; lan/vc/ss use 2 regions, ec2-11 uses 11',
+      stop: 'each run stops at the target or at 1.5× the reference’s clocks; asp on ss (the DS sweep) runs to the end',
+      bytesRatios: 'WAN bytes sent until the target was first measured (wanBytesToTarget)',
+      wallSeconds: (Date.now() - started) / 1000,
+      budgetMinutes: budgetMin,
+    },
+    goals: GOALS,
+    paper: PAPER,
+  });
+  for (const p of parts) {
+    const q = qualityChart(p, p.runs.some((r) => r.profile === 'ss') ? 'ss' : (p.runs[0]?.profile ?? 'ss'));
+    if (q) writeSvg('gaia', `quality-${p.workload}-ss`, q);
+    writeSvg('gaia', `speedup-${p.workload}`, speedupChart(p));
+  }
+  writeSvg('gaia', 'ds-sweep', dsChart(parts));
+  console.log(table(parts));
+  console.log(`\nsummary (goals: ${JSON.stringify(GOALS.aspSpeedupOverBsp)} speed-up over bsp, ...):`);
+  for (const [k, v] of Object.entries(summary)) console.log(`  ${k}: ${JSON.stringify(v)}`);
+}
+
+/** Runs one workload in its own process (the 2 cores work in parallel) and reads back its part. */
+function child(name: string, calibration: Calibration, deadline: number): Promise<PartResult> {
+  const self = fileURLToPath(import.meta.url);
+  return new Promise((resolve, reject) => {
+    const proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@geoml/source', self, `--part=${name}`, `--deadline=${deadline}`],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, GAIA_CALIBRATION: JSON.stringify(calibration) },
+      },
+    );
+    proc.on('error', reject);
+    proc.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`gaia part ${name} exited with ${code}`));
+      try {
+        const result = JSON.parse(readFileSync(partFile(name), 'utf8')) as PartResult;
+        rmSync(partFile(name));
+        resolve(result);
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+await main();

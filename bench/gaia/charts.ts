@@ -1,0 +1,80 @@
+/** The benchmark's pictures: quality against virtual time per mode, and speed-up over bsp per profile. */
+import { barChart, lineChart } from '../lib/svg.js';
+import type { PartResult } from './part.js';
+import type { RunRecord } from './run-one.js';
+import { GOALS, MODES } from './spec.js';
+
+/** The shared chart lays legends out 150 px apart on a 760 px canvas: widen the canvas to fit them all. */
+function widen(svg: string, legendItems: number): string {
+  const width = Math.max(760, 80 + legendItems * 150);
+  return svg
+    .replace('width="760"', `width="${width}"`)
+    .replace('<rect width="760"', `<rect width="${width}"`);
+}
+
+/** Quality against log10 virtual seconds, one line per mode, for one workload × profile. */
+export function qualityChart(part: PartResult, profile: string): string | null {
+  const runs = part.runs.filter((r) => r.profile === profile);
+  if (runs.length === 0) return null;
+  const lines = MODES.flatMap((mode) => {
+    const r = runs.find((x) => x.mode === mode);
+    if (!r) return [];
+    const points = r.series.filter((p) => p.timeS > 0).map((p) => [Math.log10(p.timeS), p.value] as const);
+    return points.length ? [{ name: mode, points }] : [];
+  });
+  const metric = runs[0]?.qualityMetric ?? 'quality';
+  const target = runs[0]?.targetQuality;
+  return widen(
+    lineChart({
+      title: `${part.workload} on ${profile}: ${metric} against virtual time (target ${target?.toPrecision(4)})`,
+      xLabel: 'virtual time, log10 seconds',
+      yLabel: metric,
+      lines,
+    }),
+    lines.length,
+  );
+}
+
+/** bsp's time to target over each mode's, per profile (log scale; a bar is absent when the mode missed). */
+export function speedupChart(part: PartResult): string {
+  const profiles = [...new Set(part.runs.map((r) => r.profile))];
+  const modes = MODES.filter((m) => m !== 'bsp');
+  const time = (r: RunRecord | undefined) => (r?.reachedTarget ? (r.timeToTargetS as number) : Number.NaN);
+  const series = modes.map((mode) => ({
+    name: mode,
+    values: profiles.map((p) => {
+      const bsp = part.runs.find((r) => r.profile === p && r.mode === 'bsp');
+      const bspTime = bsp ? (bsp.timeToTargetS ?? bsp.elapsedS) : Number.NaN;
+      return bspTime / time(part.runs.find((r) => r.profile === p && r.mode === mode));
+    }),
+  }));
+  return widen(
+    barChart({
+      title: `${part.workload}: speed-up over bsp (time to target; lower bound where bsp missed it)`,
+      labels: profiles,
+      series,
+      yLabel: 'bsp time / mode time',
+      log: true,
+      refs: [
+        { value: GOALS.aspSpeedupOverBsp.vc as number, label: 'goal vc 3×' },
+        { value: GOALS.aspSpeedupOverBsp.ss as number, label: 'goal ss, ec2-11 20×' },
+      ],
+    }),
+    series.length,
+  );
+}
+
+/** asp's time to target on ss against DS, with asp-async (no mirror clock) for reference. */
+export function dsChart(parts: PartResult[]): string {
+  const sweep = parts[0]?.dsSweep.points ?? [];
+  return barChart({
+    title: 'asp on ss: virtual time to target against the mirror-clock bound DS',
+    labels: sweep.map((p) => `DS=${p.ds}`),
+    series: parts.map((part) => ({
+      name: part.workload,
+      values: part.dsSweep.points.map((p) => p.timeToTargetS ?? Number.NaN),
+    })),
+    yLabel: 'seconds to target (virtual)',
+    log: true,
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * What the Gaia benchmark runs: workloads and their sizes, profiles, modes, and the goals it is judged by
+ * (issue 4 item 5; reference/gaia.md §2 and §4).
+ */
+import {
+  createLda,
+  createMatrixFactorization,
+  createMnistClassifier,
+  type Mode,
+  type Workload,
+} from '@geoml/gaia';
+
+export type WorkloadName = 'mf' | 'mnist' | 'lda';
+export type ProfileName = 'lan' | 'vc' | 'ss' | 'ec2-11';
+
+export const MODES: readonly Mode[] = ['lan-bsp', 'bsp', 'ssp', 'tap', 'asp', 'asp-async', 'asp-int8'];
+
+/** One dense model transfer over the ss link, in clocks of compute (the paper's regime: 20–50). */
+export const TRANSFER_CLOCKS = 30;
+/** Target = the centralized run's converged quality within this fraction. */
+export const TARGET_TOLERANCE = 0.01;
+
+export const GOALS = {
+  aspOverLan: 1.25,
+  aspSpeedupOverBsp: { vc: 3, ss: 20, 'ec2-11': 20 } as Record<string, number>,
+  aspBytesOverBsp: 0.05,
+  finalQualityGap: 0.01,
+  int8BytesOverAsp: 1 / 3,
+  transferOverCompute: [20, 50] as const,
+  latencyOverCompute: 1 / 3,
+};
+
+/** The paper's figures beside which the README states ours (reference/gaia.md §2.1). */
+export const PAPER = {
+  speedupOverBaselines: '1.8–53.5×',
+  ofLanTime: '0.94–1.40×',
+  baselineSlowdownOverLan: 'up to 53.7× (vc 3–4×, 11 regions >20×)',
+  insignificantUpdates: '>95 % of updates change a parameter by <1 %',
+};
+
+export interface WorkloadSpec {
+  readonly name: WorkloadName;
+  readonly create: () => Workload;
+  /** Profiles run (2 regions × 2 workers each, `ec2-11` 11 × 2). */
+  readonly profiles: readonly ProfileName[];
+  /** Clocks of the centralized reference run, whose final quality defines the target. */
+  readonly referenceClocks: number;
+  /** Same for the 22-worker reference of `ec2-11` (more data per clock, so fewer clocks). */
+  readonly referenceClocksEc2: number;
+  readonly evalEvery: number;
+}
+
+/** Sizes: chosen so the full run fits 30 minutes of 2 shared cores (see bench/README.md, gaia). */
+export function workloadSpecs(quick: boolean): WorkloadSpec[] {
+  if (quick) {
+    return [
+      {
+        name: 'mf',
+        create: () => createMatrixFactorization({ users: 600, items: 300, density: 0.05, batchSize: 1024 }),
+        profiles: ['ss'],
+        referenceClocks: 30,
+        referenceClocksEc2: 15,
+        evalEvery: 3,
+      },
+    ];
+  }
+  return [
+    {
+      name: 'mf',
+      create: () => createMatrixFactorization({ batchSize: 8192 }),
+      profiles: ['lan', 'vc', 'ss', 'ec2-11'],
+      referenceClocks: 60,
+      referenceClocksEc2: 15,
+      evalEvery: 3,
+    },
+    {
+      name: 'mnist',
+      create: () => createMnistClassifier({ batchSize: 32 }),
+      profiles: ['lan', 'vc', 'ss'],
+      referenceClocks: 60,
+      referenceClocksEc2: 30,
+      evalEvery: 4,
+    },
+    {
+      name: 'lda',
+      create: () => createLda({ batchSize: 64 }),
+      profiles: ['lan', 'vc', 'ss'],
+      referenceClocks: 60,
+      referenceClocksEc2: 30,
+      evalEvery: 4,
+    },
+  ];
+}
+
+/** Mirror-clock bounds swept for `asp` on `ss`; the fastest to target is then used everywhere. */
+export const DS_SWEEP = { quick: [0, 8], full: [0, 4, 16] } as const;
