@@ -276,7 +276,8 @@ export class Clipper {
       });
     }
     if (app.selectionPolicy !== DEFAULT_POLICY) {
-      const chosen = await this.selection.predict(app, input, queryId, start, options, (m) =>
+      const timing = { clock: this.clock, start, deadline };
+      const chosen = await this.selection.predict(app, input, queryId, timing, options, (m) =>
         this.askModel(m, input, deadline, start),
       );
       const result = this.finish<O>(

@@ -121,6 +121,7 @@ export {
   type ModelAnswer,
   ModelSelection,
   type ModelSelectionOptions,
+  type QueryTiming,
   type SelectionDetails,
   type SelectionKey,
   type SelectionUpdate,

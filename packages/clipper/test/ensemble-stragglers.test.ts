@@ -1,9 +1,11 @@
 import { VirtualClock } from '@geoml/core';
+import { InProcessTransport, type KvStore } from '@geoml/transport';
 import { describe, expect, it } from 'vitest';
 import { Clipper } from '../src/clipper.js';
 import { FunctionPredictor } from '../src/function-predictor.js';
 import { SLO_EXPLANATION } from '../src/query.js';
 import type { Exp4State } from '../src/selection/exp4.js';
+import { SelectionStateStore } from '../src/selection/state-store.js';
 
 /** A model answering `answer` after `ms` of virtual time. */
 function model(clock: VirtualClock, ms: number, answer: unknown) {
@@ -110,6 +112,32 @@ describe('ensembles with stragglers', () => {
       // η = 0.5, three losses for b and c: a's weight e^1.5 against 1 + 1 → a wins the vote for u1 only.
       expect((await clipper.predict('vote', 'img-9', { uid: 'u1' })).output).toBe('cat');
       expect((await clipper.predict('vote', 'img-9', { uid: 'u2' })).output).toBe('dog');
+    });
+  });
+
+  it('a state store slower than half the SLO does not cost the query its deadline', async () => {
+    const clock = new VirtualClock();
+    await clock.run(async () => {
+      const kv = await new InProcessTransport().kv('slow');
+      const slow: KvStore = Object.assign(Object.create(kv) as KvStore, {
+        get: async (key: string) => {
+          await clock.sleep(500);
+          return kv.get(key);
+        },
+      });
+      const clipper = new Clipper({ clock, selection: { store: new SelectionStateStore(slow) } });
+      await clipper.deployModel('a', 1, [model(clock, 3, 'cat')]);
+      clipper.registerApplication({
+        name: 'vote',
+        inputType: 'json',
+        latencySloMs: 20,
+        linkedModels: ['a'],
+        selectionPolicy: 'exp3',
+      });
+      const r = await clipper.predict('vote', 1);
+      expect(r).toMatchObject({ output: 'cat', default: false, missing: [] });
+      // Half the 20 ms for the state read, then the model's 3 ms.
+      expect(r.latencyMs).toBe(13);
     });
   });
 });

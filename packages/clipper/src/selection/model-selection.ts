@@ -1,4 +1,4 @@
-import { ConfigError, createRng, type Rng } from '@geoml/core';
+import { type Clock, ConfigError, createRng, type Rng } from '@geoml/core';
 import type { Transport } from '@geoml/transport';
 import type { Application } from '../application.js';
 import { hashInput } from '../prediction-cache.js';
@@ -47,6 +47,13 @@ export interface ModelAnswer {
   readonly outcome: TaskOutcome;
   readonly version?: string;
   readonly cached?: 'hit' | 'miss' | 'coalesced';
+}
+
+/** When a query started and must be answered, on the serving clock. */
+export interface QueryTiming {
+  readonly clock: Clock;
+  readonly start: number;
+  readonly deadline: number;
 }
 
 /** What the selection layer adds to a prediction. */
@@ -159,20 +166,20 @@ export class ModelSelection {
     app: Application,
     input: unknown,
     queryId: number,
-    at: number,
+    timing: QueryTiming,
     key: SelectionKey,
     ask: (model: string) => Promise<ModelAnswer>,
   ): Promise<SelectedAnswer> {
     const policy = this.policy(app.selectionPolicy);
     const context = this.contextOf(key);
     const models = app.linkedModels;
-    let state: JsonValue;
-    try {
-      state = (await this.store.read(app.name, context, policy, models)).state;
-    } catch {
+    const state = await this.readWithin(timing, () =>
+      this.store.read(app.name, context, policy, models),
+    ).then(
+      (read) => read?.state ?? policy.init(models),
       // The store being unreachable must not fail the query: decide from a fresh state.
-      state = policy.init(models);
-    }
+      () => policy.init(models) as JsonValue,
+    );
     const selection = policy.select(state, { key: context, input, rng: this.rng });
     const answers = await Promise.all(selection.models.map((m) => ask(m)));
     const outputs = new Map<string, unknown>();
@@ -191,7 +198,7 @@ export class ModelSelection {
         app: app.name,
         context,
         policy: policy.name,
-        at,
+        at: timing.start,
         models: selection.models,
         probabilities: selection.probabilities,
         ...(selection.weights ? { weights: selection.weights } : {}),
@@ -214,6 +221,25 @@ export class ModelSelection {
         context,
       },
     };
+  }
+
+  /**
+   * The state read, or undefined when it takes more than half the time left to the deadline: a slow store
+   * must not spend the models' time (the query then decides from a fresh state).
+   */
+  private async readWithin<T>(timing: QueryTiming, read: () => Promise<T>): Promise<T | undefined> {
+    const stop = new AbortController();
+    const budget = Math.max(0, (timing.deadline - timing.clock.now()) / 2);
+    const late = timing.clock.sleep(budget, stop.signal).then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      return await Promise.race([read(), late]);
+    } finally {
+      // A given reason: no DOMException (and no stack trace) per query.
+      stop.abort(READ_DONE);
+    }
   }
 
   /** Validates feedback; throws `ServingError` `INVALID_INPUT` naming the problem. */
@@ -294,6 +320,8 @@ export class ModelSelection {
     return Number.isFinite(r) ? Math.min(1, Math.max(0, r)) : 0;
   }
 }
+
+const READ_DONE = Symbol('state read done');
 
 /** The default of an ensemble none of whose models answered, explaining each. */
 function noneArrived(models: readonly string[], answers: readonly ModelAnswer[]): TaskOutcome {
