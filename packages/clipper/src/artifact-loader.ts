@@ -197,3 +197,31 @@ export function checkInputs(artifact: ModelArtifact, replica: LoadedPredictor): 
       `metadata names inputs [${declared.join(', ')}], the model takes [${actual.join(', ')}]`,
     );
 }
+
+/**
+ * Runs `input` once in a batch of each size (compiling kernels, sizing arenas) and returns the first
+ * answer (for the signature). Throws when a batch comes back short or, with `rejectNonFinite`, holds
+ * NaN or ±Infinity (weights that parse but are broken).
+ */
+export async function warmUp(
+  replica: LoadedPredictor,
+  input: Query,
+  options: { batchSizes: readonly number[]; rejectNonFinite: boolean },
+): Promise<Query> {
+  let sample: Query | undefined;
+  for (const size of options.batchSizes) {
+    const out = await replica.predict(Array.from({ length: size }, () => input));
+    if (out.length !== size) throw new Error(`warm-up batch of ${size} got ${out.length} answers`);
+    sample ??= out[0];
+  }
+  if (options.rejectNonFinite && sample) checkFinite(sample);
+  return sample as Query;
+}
+
+/** Throws naming the output when a float output holds NaN or ±Infinity. */
+export function checkFinite(output: Query): void {
+  for (const [name, t] of Object.entries(output ?? {})) {
+    if (!(t?.data instanceof Float32Array || t?.data instanceof Float64Array)) continue;
+    if (!t.data.every(Number.isFinite)) throw new Error(`output '${name}' holds NaN or Infinity`);
+  }
+}

@@ -1,17 +1,15 @@
 import { parseConfig, type Tensor } from '@geoml/core';
 import type { ModelRegistry, ModelWatch } from '@geoml/transport';
-import { z } from 'zod';
 import {
   type ArtifactFiles,
-  type ArtifactLoaderOptions,
+  checkFinite,
   checkInputs,
-  type LoadedPredictor,
   loadReplica,
   signatureOf,
+  warmUp,
   zeroInput,
 } from './artifact-loader.js';
 import type { Clipper } from './clipper.js';
-import { modelDeploymentSchema } from './config.js';
 import {
   HotLoadError,
   type HotLoadEvent,
@@ -19,80 +17,19 @@ import {
   type HotLoadStage,
   report,
 } from './hot-load-events.js';
+import {
+  type HotLoaderOptions,
+  type HotLoadOptions,
+  type HotLoadSettings,
+  hotLoadOptionsSchema,
+  type WatchStatus,
+} from './hot-load-options.js';
 
 type Query = Record<string, Tensor>;
 
-/** The plain settings of one watched model; every field has a default. */
-export const hotLoadOptionsSchema = z.strictObject({
-  /** Name of the model in the registry; default the deployed model's name. */
-  artifact: z.string().min(1).optional(),
-  /** Replicas of each version. */
-  replicas: z.int().min(1).max(64).default(1),
-  /** Versions kept loaded, the serving one included: 1 disposes each old version once it drains. */
-  keepVersions: z.int().min(1).max(16).default(1),
-  /** Load the newest published version when the watch starts (when newer than what serves). */
-  fromLatest: z.boolean().default(true),
-  /** Batch sizes each replica runs once before it is deployed. */
-  warmUpBatchSizes: z.array(z.int().min(1).max(4096)).min(1).max(16).default([1]),
-  /**
-   * Shadow queries sent through the new version's own queue while it is deployed dark, before the swap;
-   * each must be answered by the model in `canaryTimeoutMs`, else the version is refused. 0 = none.
-   */
-  canaryQueries: z.int().min(0).max(100_000).default(0),
-  canaryTimeoutMs: z.number().positive().max(600_000).default(10_000),
-  /** Refuse a version whose warm-up or canary answers hold NaN or ±Infinity. */
-  rejectNonFinite: z.boolean().default(true),
-  /** How long an old version may take to finish its queued queries before it is removed anyway. */
-  drainTimeoutMs: z.number().min(0).max(3_600_000).default(30_000),
-  /** Deployment settings of every version (batching, queue bound, cache, input type, ...). */
-  deploy: modelDeploymentSchema
-    .pick({ batching: true, maxQueueLength: true, cache: true, budgetDecay: true, inputType: true })
-    .partial()
-    .default({}),
-});
-
-/** Callbacks and inputs of one watched model (not plain data, so not part of the schema). */
-export interface HotLoadHooks {
-  /** The warm-up query; default zeros shaped from the model's inputs (free dimensions as 1). */
-  readonly warmUpInput?: Query;
-  /** Canary inputs, cycled through `canaryQueries` times; default the warm-up query. */
-  readonly canaryInputs?: readonly Query[];
-  /**
-   * An acceptance test on the canary answers (e.g. accuracy on held-out data, or agreement with the
-   * serving version): throw to refuse the version.
-   */
-  readonly accept?: (check: {
-    model: string;
-    version: string;
-    artifact: ArtifactFiles['artifact'];
-    inputs: readonly Query[];
-    outputs: readonly Query[];
-  }) => void | Promise<void>;
-  /** Containers per artifact format (ONNX session settings, tfjs options, custom loaders). */
-  readonly loader?: ArtifactLoaderOptions;
-}
-
-export type HotLoadOptions = z.input<typeof hotLoadOptionsSchema> & HotLoadHooks;
-type Settings = z.output<typeof hotLoadOptionsSchema> & HotLoadHooks;
-
-export interface HotLoaderOptions {
-  /** Called with every event (also see `on`). */
-  readonly onEvent?: (event: HotLoadEvent) => void;
-  /** Counters (e.g. `HotLoadCounters` for Prometheus). */
-  readonly metrics?: HotLoadMetrics;
-  /** How often a draining version's queue is checked, ms. */
-  readonly drainPollMs?: number;
-}
-
-/** What `watch` found: the version serving once the initial load (if any) is done. */
-export interface WatchStatus {
-  readonly model: string;
-  readonly servingVersion: string | undefined;
-}
-
 interface Watched {
   readonly model: string;
-  readonly settings: Settings;
+  readonly settings: HotLoadSettings;
   readonly stop: AbortController;
   watch: ModelWatch | undefined;
   /** Serial work on this model: loads, swaps and rollbacks never overlap. */
@@ -162,7 +99,7 @@ export class HotLoader {
       throw new HotLoadError('ALREADY_WATCHED', `model ${model} is already watched`);
     const { warmUpInput, canaryInputs, accept, loader, ...plain } = options;
     const parsed = parseConfig(hotLoadOptionsSchema, plain, `hot-load options of ${model}`);
-    const settings: Settings = { ...parsed, warmUpInput, canaryInputs, accept, loader };
+    const settings: HotLoadSettings = { ...parsed, warmUpInput, canaryInputs, accept, loader };
     const w: Watched = {
       model,
       settings,
@@ -389,7 +326,8 @@ export class HotLoader {
           'INSTALL_FAILED',
           'the model declares no inputs and the artifact metadata names none; pass warmUpInput',
         );
-      const sample = await warmUp(first, input, settings);
+      const warm = { batchSizes: settings.warmUpBatchSizes, rejectNonFinite: settings.rejectNonFinite };
+      const sample = await warmUp(first, input, warm);
       this.checkRunning(w);
       const signature = signatureOf(artifact, first, sample);
       setStage('load');
@@ -400,7 +338,7 @@ export class HotLoader {
         }
         const replica = await loadReplica(resolved, settings.loader);
         try {
-          await warmUp(replica, input, settings);
+          await warmUp(replica, input, warm);
         } catch (e) {
           await replica.dispose?.();
           throw e;
@@ -505,25 +443,6 @@ export class HotLoader {
 
   private emit(event: HotLoadEvent): void {
     report(this.listeners, this.metrics, event);
-  }
-}
-
-/** Runs each warm-up batch size once; returns the first answer (for the signature). */
-async function warmUp(replica: LoadedPredictor, input: Query, settings: Settings): Promise<Query> {
-  let sample: Query | undefined;
-  for (const size of settings.warmUpBatchSizes) {
-    const out = await replica.predict(Array.from({ length: size }, () => input));
-    if (out.length !== size) throw new Error(`warm-up batch of ${size} got ${out.length} answers`);
-    sample ??= out[0];
-  }
-  if (settings.rejectNonFinite && sample) checkFinite(sample);
-  return sample as Query;
-}
-
-function checkFinite(output: Query): void {
-  for (const [name, t] of Object.entries(output ?? {})) {
-    if (!(t?.data instanceof Float32Array || t?.data instanceof Float64Array)) continue;
-    if (!t.data.every(Number.isFinite)) throw new Error(`output '${name}' holds NaN or Infinity`);
   }
 }
 

@@ -16,6 +16,14 @@ export {
   checkInput,
 } from './application.js';
 export {
+  type ArtifactFiles,
+  type ArtifactLoader,
+  type ArtifactLoaderOptions,
+  type LoadedPredictor,
+  loadReplica,
+  signatureOf,
+} from './artifact-loader.js';
+export {
   type BatchController,
   type BatchSample,
   createBatchController,
@@ -71,6 +79,23 @@ export {
   hotLoadOptionsSchema,
   type WatchStatus,
 } from './hot-loader.js';
+export { HotLoadCounters } from './hot-load-counters.js';
+export {
+  HotLoadError,
+  type HotLoadEvent,
+  type HotLoadEventType,
+  type HotLoadMetrics,
+  type HotLoadStage,
+} from './hot-load-events.js';
+export {
+  type HotLoaderOptions,
+  type HotLoadHooks,
+  type HotLoadOptions,
+  type HotLoadSettings,
+  hotLoadOptionsSchema,
+  type WatchStatus,
+} from './hot-load-options.js';
+export { HotLoader } from './hot-loader.js';
 export { HttpFrontend, type HttpFrontendOptions, httpFrontendSchema } from './http/http-frontend.js';
 export { PrometheusMetrics } from './http/prometheus-metrics.js';
 export type { Signature, SignatureTensor } from './http/signature.js';
