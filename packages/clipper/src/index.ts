@@ -2,14 +2,6 @@
 
 export { AimdController, type AimdOptions } from './aimd.js';
 export {
-  type ArtifactFiles,
-  type ArtifactLoader,
-  type ArtifactLoaderOptions,
-  type LoadedPredictor,
-  loadReplica,
-  signatureOf,
-} from './artifact-loader.js';
-export {
   type Application,
   type ApplicationInput,
   applicationSchema,
@@ -63,22 +55,6 @@ export {
   FunctionPredictor,
   type FunctionPredictorOptions,
 } from './function-predictor.js';
-export { HotLoadCounters } from './hot-load-counters.js';
-export {
-  HotLoadError,
-  type HotLoadEvent,
-  type HotLoadEventType,
-  type HotLoadMetrics,
-  type HotLoadStage,
-} from './hot-load-events.js';
-export {
-  HotLoader,
-  type HotLoaderOptions,
-  type HotLoadHooks,
-  type HotLoadOptions,
-  hotLoadOptionsSchema,
-  type WatchStatus,
-} from './hot-loader.js';
 export { HotLoadCounters } from './hot-load-counters.js';
 export {
   HotLoadError,
