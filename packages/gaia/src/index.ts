@@ -28,6 +28,7 @@ export {
   type MnistClassifierWorkload,
   mnistClassifierOptionsSchema,
 } from './mnist-classifier.js';
+export { loadMnistDigits, type MnistDigits } from './mnist-data.js';
 export { type KeyRange, ParameterLayout } from './param-layout.js';
 export { type Delta, ParameterShard, type SparseDelta } from './parameter-shard.js';
 export { type PublishModelOptions, publishModel } from './publish.js';
