@@ -100,8 +100,11 @@ describe('selection state shared by frontends', () => {
       // By input alone, for the same context: joined to the same decision.
       const again = await clipper.update('rec', { context: 'shop-1', input: { q: 'x' }, reward: 1 });
       expect(again.selection!.rewards).toEqual({ [answered]: 1 });
+      // Naming only the query (as a REST client sending { query_id, reward } would): the query's context.
+      const byId = await clipper.update('rec', { query_id: r.queryId, reward: 1 });
+      expect(byId.selection!.context).toBe('shop-1');
       const state = (await clipper.selection.state(app, { context: 'shop-1' })) as Exp3State;
-      expect(state.updates).toBe(2);
+      expect(state.updates).toBe(3);
       // An input never queried: every linked model is asked again and judged.
       const fresh = await clipper.update('rec', { context: 'shop-2', input: { q: 'y' }, label: 'R' });
       expect(fresh.selection!.rewards).toEqual({ left: 0, right: 1 });

@@ -275,10 +275,13 @@ export class ModelSelection {
     evaluate: (model: string, input: unknown) => Promise<ModelAnswer>,
   ): Promise<SelectionUpdate> {
     const policy = this.policy(app.selectionPolicy);
-    const context = this.contextOf(feedback);
+    let context = this.contextOf(feedback);
     const queryId = feedback.queryId ?? feedback.query_id;
     let entry = queryId === undefined ? undefined : this.log.byQuery(queryId);
     if (entry && entry.decision.app !== app.name) entry = undefined;
+    // Feedback naming only the query belongs to the user or context that query was decided for.
+    if (entry && feedback.uid === undefined && feedback.context === undefined)
+      context = entry.decision.context;
     if (!entry && feedback.input !== undefined) {
       const hash = safeHash(feedback.input);
       if (hash) entry = this.log.byInput(app.name, context, hash);
