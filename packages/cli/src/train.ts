@@ -9,6 +9,7 @@ import {
   train,
   type Workload,
 } from '@geoml/gaia';
+import { NatsTransport } from '@geoml/transport';
 import { CliError } from './cli-error.js';
 import { readConfigFile } from './config-file.js';
 import type { Io } from './io.js';
@@ -24,6 +25,9 @@ Trains a workload across regions (emulated WAN, virtual time by default) as the 
 Progress goes to stderr, the summary to stdout.
 
   --config <file.json>     the train config (required)
+  --nats <url>             run one region of a multi-process run over this NATS server (its region's
+                           cluster of a supercluster); needs --region, ASP modes, "time": "wall"
+  --region <name>          the region this process trains (one of the config's regions)
   --publish <url>          publish the trained model to the registry at this NATS URL
   --name <model>           the model name to publish under (required with --publish)
   --json                   print the summary as JSON
@@ -34,6 +38,8 @@ const options = {
   config: { type: 'string' },
   publish: { type: 'string' },
   name: { type: 'string' },
+  nats: { type: 'string' },
+  region: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -74,15 +80,19 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
   if (!values.config) throw new CliError('train needs --config <file.json> (see geoml train --help)');
   if (values.publish && !values.name) throw new CliError('--publish needs --name <model>');
   if (values.name && !values.publish) throw new CliError('--name is only used with --publish <registry-url>');
+  if (Boolean(values.nats) !== Boolean(values.region)) throw new CliError('--nats and --region go together');
   const file: TrainFile = await readConfigFile(trainFileSchema, values.config, 'train config');
+  const peer = values.nats && values.region ? await connectRegion(values.nats, values.region) : undefined;
   // Connect before training, so an unreachable registry fails fast rather than after the run.
   const conn = values.publish ? await connectRegistry(values.publish, 'trainer') : undefined;
   try {
     const workload = createWorkload(file.workload);
+    const distributed = peer ? { connect: () => peer, regions: [values.region as string] } : {};
     const max = file.stop.maxClocks;
     const result: TrainResult = await train(
       { ...file, workload },
       {
+        ...distributed,
         onProgress: (e) =>
           io.err(
             `${file.mode} clock ${e.clock}/${max}  ${e.quality.metric} ${e.quality.value.toFixed(4)}  ` +
@@ -128,7 +138,12 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   } finally {
     await conn?.close();
+    await peer?.close();
   }
+}
+
+async function connectRegion(url: string, region: string): Promise<NatsTransport> {
+  return NatsTransport.connect({ servers: url.split(',').map((s) => s.trim()), region });
 }
 
 function formatSummary(s: TrainSummary, time: string): string {

@@ -283,4 +283,36 @@ describe('geoml registry and serve --watch (nats-server with JetStream)', () => 
     expect(await list.done).toBe(0);
     expect(list.out()).toBe('ratings: 1\n');
   });
+
+  it('train --nats --region runs one region per process over NATS, together making one run', async () => {
+    const file = join(dir, 'train-regions.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        workload: {
+          name: 'matrix-factorization',
+          options: { users: 60, items: 40, rank: 2, density: 0.3, batchSize: 16 },
+        },
+        mode: 'asp',
+        topology: { regions: ['east', 'west'] },
+        workersPerRegion: 1,
+        costModel: { stepMs: 0, batchSize: 16 },
+        stop: { maxClocks: 5 },
+        evalEvery: 5,
+        time: 'wall',
+        run: 'cli-regions',
+      }),
+    );
+    const runs = ['east', 'west'].map((region) =>
+      run(['train', '--config', file, '--json', '--nats', nats.url, '--region', region]),
+    );
+    for (const r of runs) expect(await r.done, r.err()).toBe(0);
+    for (const [i, r] of runs.entries()) {
+      const summary = JSON.parse(r.out());
+      expect(summary.regions).toEqual([['east', 'west'][i]]);
+      expect(summary.clocks).toBe(5);
+      // Each region's parameter servers sent its updates to the other over NATS.
+      expect(summary.wanBytes).toBeGreaterThan(0);
+    }
+  });
 });
