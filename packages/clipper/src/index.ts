@@ -109,6 +109,32 @@ export {
   type TaskOutcome,
 } from './query.js';
 export { type Admission, type CompletionEstimate, EdfQueue } from './queue.js';
+export {
+  DISCOVER_SUBJECT,
+  GOODBYE_SUBJECT,
+  HEARTBEAT_SUBJECT,
+  PROTOCOL_VERSION,
+  predictSubject,
+  queueGroup,
+  REGISTER_SUBJECT,
+  type Registration,
+  type RemoteErrorCode,
+  replicaSubject,
+} from './remote/protocol.js';
+export {
+  RemoteContainers,
+  type RemoteContainersOptions,
+  type RemoteReplica,
+  type ReplicaEvent,
+} from './remote/remote-containers.js';
+export { RemotePredictor, type RemotePredictorOptions } from './remote/remote-predictor.js';
+export type { ReplicaLease, ReplicaRouter } from './remote/replica-router.js';
+export {
+  type ContainerHandle,
+  type ServeContainerOptions,
+  type StackedPredict,
+  serveContainer,
+} from './remote/serve-container.js';
 export type { ReplicaStatus } from './scheduler.js';
 export type { ArmState } from './selection/arm-statistics.js';
 export { type CombineMode, labelReward, weightedCombine } from './selection/combination.js';
