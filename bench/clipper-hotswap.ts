@@ -1,0 +1,284 @@
+/**
+ * E8 of reference/clipper.md §6.3 (issue 6 item 5): hot swaps under steady load. An open-loop stream of
+ * queries (fixed rate, latency counted from each query's scheduled send time) runs against an application
+ * whose model, `mlp-s`, is hot-loaded by `HotLoader` from an in-process `ModelRegistry`; 50 times a new
+ * version is published and swapped in (alternating two generated weight sets, so every version's outputs
+ * differ from the last). Measured: queries that got no model answer (a default, for any reason) while
+ * swaps ran and overall; p99 latency of queries sent during a swap window (publish → old version
+ * disposed) against queries sent in steady state; RSS after each cycle (after a forced GC), growth from
+ * cycle 5 to 50. Bounded in cycles and time; `--quick` is a smoke run (8 cycles).
+ */
+
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { Clipper, type HotLoadEvent, HotLoader } from '@geoml/clipper';
+import { type Tensor, tensor } from '@geoml/core';
+import { InProcessTransport, ModelRegistry } from '@geoml/transport';
+import { buildOnnxModel, sampleInput } from '../test/fixtures/onnx-models.js';
+import { Progress } from './lib/progress.js';
+import { QUICK, writeResult, writeSvg } from './lib/results.js';
+import { barChart, lineChart } from './lib/svg.js';
+
+const P = QUICK
+  ? { cycles: 8, rate: 200, steadyMs: 1500, gapMs: 300, maxMs: 60_000 }
+  : { cycles: 50, rate: 200, steadyMs: 5000, gapMs: 500, maxMs: 300_000 };
+// A failure is a query answered with the default for any reason (refused, expired, replica error, SLO
+// missed). The SLO is generous so that a failure means a lost query; lateness shows in the p99 ratio and in
+// the share of answers slower than LATE_MS, reported beside it.
+const SLO_MS = 1000;
+const LATE_MS = 100;
+const MODEL = 'mlp-s';
+const RSS_FROM_CYCLE = 5;
+
+// A forced GC before each RSS sample, so the curve shows what is retained, not what is merely uncollected.
+function gcFunction(): (() => void) | undefined {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g) return g;
+  try {
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+}
+const gc = gcFunction();
+
+const weights = [buildOnnxModel(MODEL, 1), buildOnnxModel(MODEL, 2)];
+const inputs: Record<string, Tensor>[] = Array.from({ length: 256 }, (_, i) => ({
+  input: tensor('float32', [784], sampleInput(weights[0]!, i)),
+}));
+
+const transport = new InProcessTransport();
+const registry = new ModelRegistry(transport);
+const clipper = new Clipper();
+const events: HotLoadEvent[] = [];
+const loader = new HotLoader(clipper, registry, { onEvent: (e) => events.push(e) });
+const publish = (i: number) =>
+  registry.publish({
+    name: MODEL,
+    format: 'onnx',
+    files: { 'model.onnx': weights[i % 2]!.bytes },
+    metadata: {
+      inputs: [{ name: 'input', dtype: 'float32', shape: [null, 784] }],
+      outputs: [{ name: 'output', dtype: 'float32', shape: [null, 10] }],
+    },
+  });
+
+await publish(0);
+await loader.watch(MODEL, {
+  replicas: 1,
+  warmUpBatchSizes: [1, 8],
+  deploy: { cache: false, batching: { mode: 'aimd', maxBatchSize: 64 }, maxQueueLength: 100_000 },
+});
+clipper.registerApplication({
+  name: 'app',
+  inputType: 'tensor',
+  latencySloMs: SLO_MS,
+  defaultOutput: null,
+  linkedModels: [MODEL],
+});
+
+// ---- open-loop load: one query every 1000/rate ms, for as long as `running`.
+interface Sample {
+  sentAt: number;
+  latencyMs: number;
+  served: boolean;
+  reason: string | undefined;
+}
+const samples: Sample[] = [];
+let running = true;
+const interval = 1000 / P.rate;
+async function generate(): Promise<void> {
+  const t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; running && i < 10_000_000; i++) {
+    const at = t0 + i * interval;
+    const wait = at - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const q = clipper.predict('app', inputs[i % inputs.length]!).then(
+      (r) => {
+        samples.push({
+          sentAt: at,
+          latencyMs: performance.now() - at,
+          served: !r.default,
+          reason: r.defaultReason,
+        });
+      },
+      (e: Error) => {
+        samples.push({ sentAt: at, latencyMs: performance.now() - at, served: false, reason: e.message });
+      },
+    );
+    pending.push(q);
+    if (pending.length > 4096) await Promise.all(pending.splice(0, 2048));
+  }
+  await Promise.all(pending);
+}
+
+const progress = new Progress('clipper-hotswap', P.cycles + 1);
+const started = performance.now();
+const load = generate();
+await new Promise((r) => setTimeout(r, 1000)); // warm the path (JIT, AIMD) before measuring
+const measureFrom = performance.now();
+await new Promise((r) => setTimeout(r, P.steadyMs));
+progress.tick('steady state');
+
+const windows: { from: number; swappedAt: number; to: number; version: string; swapMs: number }[] = [];
+const rss: [number, number][] = [];
+/** Forced-GC pauses: queries in flight across one are left out of both classes (a benchmark artefact). */
+const gcPauses: [number, number][] = [];
+for (let c = 1; c <= P.cycles && performance.now() - started < P.maxMs; c++) {
+  let swappedAt = Number.NaN;
+  const disposed = new Promise<HotLoadEvent>((resolve) => {
+    const off = loader.on((e) => {
+      if (e.type === 'swapped') swappedAt = performance.now();
+      if (e.type === 'disposed' || e.type === 'failed') {
+        off();
+        resolve(e);
+      }
+    });
+  });
+  const from = performance.now();
+  const artifact = await publish(c);
+  const end = await disposed;
+  const to = performance.now();
+  windows.push({ from, swappedAt, to, version: String(artifact.version), swapMs: to - from });
+  if (end.type === 'failed') console.error(`cycle ${c}: ${end.stage} failed: ${end.error.message}`);
+  await new Promise((r) => setTimeout(r, P.gapMs));
+  const gcStart = performance.now();
+  gc?.();
+  gcPauses.push([gcStart, performance.now()]);
+  rss.push([c, process.memoryUsage().rss / 2 ** 20]);
+  progress.tick(`v${artifact.version} in ${(to - from).toFixed(0)} ms, rss ${rss.at(-1)![1].toFixed(0)} MiB`);
+}
+running = false;
+await load;
+progress.end();
+await loader.stop();
+await clipper.close();
+await transport.close();
+
+// ---- analysis
+const beforeSwap = (t: number) => windows.some((w) => t >= w.from && t < w.swappedAt);
+const inWindow = (t: number) => windows.some((w) => t >= w.from && t <= w.to);
+const acrossGc = (s: Sample) => gcPauses.some(([a, b]) => s.sentAt <= b && s.sentAt + s.latencyMs >= a);
+const measured = samples.filter((s) => s.sentAt >= measureFrom && !acrossGc(s));
+const swap = measured.filter((s) => inWindow(s.sentAt));
+const steady = measured.filter((s) => !inWindow(s.sentAt));
+const pct = (xs: Sample[], p: number) => {
+  const v = xs.map((s) => s.latencyMs).sort((a, b) => a - b);
+  return v.length ? v[Math.min(v.length - 1, Math.floor((p / 100) * v.length))]! : Number.NaN;
+};
+const failures = (xs: Sample[]) => xs.filter((s) => !s.served);
+const reasons: Record<string, number> = {};
+for (const s of failures(measured)) reasons[s.reason ?? '?'] = (reasons[s.reason ?? '?'] ?? 0) + 1;
+const at = (cycle: number) => rss.find(([c]) => c === cycle)?.[1];
+const rssFrom = at(RSS_FROM_CYCLE);
+const rssTo = rss.at(-1)?.[1];
+const r3 = (x: number) => +x.toFixed(3);
+
+const summary = {
+  swapFailedRequests: failures(swap).length,
+  swapP99Ratio: r3(pct(swap, 99) / pct(steady, 99)),
+  swapRssGrowthMiB: rssFrom !== undefined && rssTo !== undefined ? r3(rssTo - rssFrom) : null,
+  cycles: windows.length,
+};
+const hotLoadFailures = events.filter((e) => e.type === 'failed').length;
+const details = {
+  config: { ...P, sloMs: SLO_MS, model: MODEL, replicas: 1, forcedGc: gc !== undefined },
+  queries: {
+    measured: measured.length,
+    duringSwaps: swap.length,
+    steady: steady.length,
+    failedOverall: failures(measured).length,
+    failedInSteadyState: failures(steady).length,
+    /** Failures during swaps sent while the new version was loading / after the swap. */
+    failedWhileLoading: failures(swap).filter((s) => beforeSwap(s.sentAt)).length,
+    failedAfterSwap: failures(swap).filter((s) => !beforeSwap(s.sentAt)).length,
+    leftOutAcrossForcedGc: samples.filter((s) => s.sentAt >= measureFrom && acrossGc(s)).length,
+    [`slowerThan${LATE_MS}Ms`]: {
+      duringSwaps: swap.filter((s) => s.latencyMs > LATE_MS).length,
+      /** Of those, sent while the new version was loading (before the swap) / after the swap. */
+      whileLoading: swap.filter((s) => s.latencyMs > LATE_MS && beforeSwap(s.sentAt)).length,
+      afterSwap: swap.filter((s) => s.latencyMs > LATE_MS && !beforeSwap(s.sentAt)).length,
+      steady: steady.filter((s) => s.latencyMs > LATE_MS).length,
+    },
+    failureReasons: reasons,
+  },
+  latencyMs: {
+    steady: { p50: r3(pct(steady, 50)), p99: r3(pct(steady, 99)), max: r3(pct(steady, 100)) },
+    swap: { p50: r3(pct(swap, 50)), p99: r3(pct(swap, 99)), max: r3(pct(swap, 100)) },
+    whileLoading: {
+      p99: r3(
+        pct(
+          swap.filter((s) => beforeSwap(s.sentAt)),
+          99,
+        ),
+      ),
+    },
+    afterSwap: {
+      p99: r3(
+        pct(
+          swap.filter((s) => !beforeSwap(s.sentAt)),
+          99,
+        ),
+      ),
+    },
+  },
+  swapMs: {
+    median: r3([...windows.map((w) => w.swapMs)].sort((a, b) => a - b)[windows.length >> 1] ?? Number.NaN),
+    max: r3(Math.max(...windows.map((w) => w.swapMs))),
+  },
+  hotLoadFailures,
+  /** Up to 40 failed queries sent during swaps: ms after the swap (negative: while loading), reason. */
+  failedSample: failures(swap)
+    .slice(0, 40)
+    .map((f) => {
+      const w = windows.find((x) => f.sentAt >= x.from && f.sentAt <= x.to)!;
+      return { msFromSwap: r3(f.sentAt - w.swappedAt), latencyMs: r3(f.latencyMs), reason: f.reason };
+    }),
+  gcPauseMs: { max: r3(Math.max(0, ...gcPauses.map(([a, b]) => b - a))) },
+  rssMiB: rss.map(([c, m]) => [c, r3(m)]),
+};
+writeResult('clipper-hotswap', summary, details);
+writeSvg(
+  'clipper-hotswap',
+  'rss',
+  lineChart({
+    title: `RSS after each hot-swap cycle (${MODEL}, ${gc ? 'after forced GC' : 'no forced GC'})`,
+    xLabel: 'swap cycle',
+    yLabel: 'RSS (MiB)',
+    lines: [{ name: 'rss', points: rss }],
+  }),
+);
+writeSvg(
+  'clipper-hotswap',
+  'latency',
+  barChart({
+    title: `Latency at ${P.rate} q/s: steady state vs during a swap`,
+    labels: ['p50', 'p99', 'max'],
+    series: [
+      { name: 'steady', values: [pct(steady, 50), pct(steady, 99), pct(steady, 100)] },
+      { name: 'during swap', values: [pct(swap, 50), pct(swap, 99), pct(swap, 100)] },
+    ],
+    yLabel: 'latency (ms)',
+  }),
+);
+
+console.log(
+  `\nclipper hot swap (E8)${QUICK ? ' (quick)' : ''}: ${windows.length} swaps at ${P.rate} q/s, SLO ${SLO_MS} ms`,
+);
+console.log(
+  `queries: ${measured.length} measured, ${swap.length} during swaps; failed during swaps ${summary.swapFailedRequests} (goal 0), overall ${details.queries.failedOverall}`,
+);
+console.log(
+  `p99 steady ${details.latencyMs.steady.p99} ms, during swaps ${details.latencyMs.swap.p99} ms: ratio ${summary.swapP99Ratio} (goal <= 1.5)`,
+);
+console.log(
+  `answers slower than ${LATE_MS} ms: ${details.queries[`slowerThan${LATE_MS}Ms`]!.duringSwaps} during swaps, ${details.queries[`slowerThan${LATE_MS}Ms`]!.steady} in steady state; ${details.queries.leftOutAcrossForcedGc} queries across a forced GC left out`,
+);
+console.log(
+  `RSS cycle ${RSS_FROM_CYCLE} -> ${windows.length}: ${rssFrom?.toFixed(1)} -> ${rssTo?.toFixed(1)} MiB, growth ${summary.swapRssGrowthMiB} MiB (goal <= 20)`,
+);
+console.log(
+  `swap time median ${details.swapMs.median} ms, max ${details.swapMs.max} ms; hot-load failures ${hotLoadFailures}`,
+);
