@@ -4,6 +4,7 @@ import {
   type ArtifactFiles,
   checkFinite,
   checkInputs,
+  type LoadedPredictor,
   loadReplica,
   signatureOf,
   warmUp,
@@ -331,19 +332,26 @@ export class HotLoader {
       this.checkRunning(w);
       const signature = signatureOf(artifact, first, sample);
       setStage('load');
-      const factory = async (index: number) => {
+      // Further replicas load one after another: each load is a burst of CPU (a thread starting, a
+      // session being built) that competes with the version still serving, so one burst at a time.
+      let previous: Promise<unknown> = Promise.resolve();
+      const factory = (index: number): Promise<LoadedPredictor> => {
         if (index === 0 && !firstTaken) {
           firstTaken = true;
-          return first;
+          return Promise.resolve(first);
         }
-        const replica = await loadReplica(resolved, settings.loader);
-        try {
-          await warmUp(replica, input, warm);
-        } catch (e) {
-          await replica.dispose?.();
-          throw e;
-        }
-        return replica;
+        const made = previous.then(async () => {
+          const replica = await loadReplica(resolved, settings.loader);
+          try {
+            await warmUp(replica, input, warm);
+          } catch (e) {
+            await replica.dispose?.();
+            throw e;
+          }
+          return replica;
+        });
+        previous = made.catch(() => undefined);
+        return made;
       };
       await this.clipper.deployModel(model, v, factory, {
         ...settings.deploy,
