@@ -126,7 +126,13 @@ export class HotLoader {
     }
     w.loop = this.follow(w, w.watch);
     if (settings.fromLatest) {
-      const latest = (await this.registry.list(name)).at(-1);
+      let latest: number | undefined;
+      try {
+        latest = (await this.registry.list(name)).at(-1);
+      } catch (e) {
+        await this.unwatch(model);
+        throw e;
+      }
       if (latest !== undefined) this.announce(w, latest);
     }
     await w.chain;
