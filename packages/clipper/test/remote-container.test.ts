@@ -261,4 +261,42 @@ describe('remote containers over NATS', () => {
       code: 'TIMEOUT',
     });
   }, 30_000);
+
+  it("respects the server's max_payload: a batch too large is BAD_INPUT (rerun alone), a reply too large BAD_OUTPUT", async () => {
+    const small = await startNatsServer({ config: { max_payload: 8192 } });
+    const transports: Transport[] = [];
+    try {
+      const link = async (region: string) => {
+        const t = await NatsTransport.connect({ servers: small.url, region });
+        transports.push(t);
+        return t;
+      };
+      const wide = [{ name: 'x', dtype: 'float32' as const, shape: [500] }];
+      await serveContainer(await link('echo'), {
+        model: 'echo',
+        version: 1,
+        // Answers 4 floats per input float: a reply 4x the request.
+        predict: (batch, size) => ({
+          y: tensor('float32', [size, 2000], new Float32Array(size * 2000)),
+          n: tensor('int32', [size], new Int32Array(size).fill(batch.x!.shape[1]!)),
+        }),
+        inputs: wide,
+        heartbeatMs: 100,
+      });
+      const front = await link('front');
+      const predictor = new RemotePredictor(front, { model: 'echo', version: '1', timeoutMs: 2000 });
+      const q = () => ({ x: tensor('float32', [500], new Float32Array(500)) });
+      await expect(predictor.predict([q(), q(), q(), q(), q()])).rejects.toMatchObject({
+        code: 'BAD_INPUT',
+        message: expect.stringContaining('max_payload'),
+      });
+      await expect(within(3000, predictor.predict([q()]), 'big reply')).rejects.toMatchObject({
+        code: 'BAD_OUTPUT',
+        message: expect.stringContaining('cannot send the reply'),
+      });
+    } finally {
+      for (const t of transports) await t.close().catch(() => undefined);
+      await small.stop();
+    }
+  }, 30_000);
 });

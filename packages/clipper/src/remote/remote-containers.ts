@@ -45,8 +45,8 @@ export interface RemoteContainersOptions {
 
 interface Entry {
   info: { -readonly [K in keyof RemoteReplica]: RemoteReplica[K] };
-  gone: Promise<void>;
-  markGone: () => void;
+  /** Listeners of leases in flight, called once when the replica goes. */
+  goneListeners: Set<() => void>;
   /** Resolves once the replica is gone and no batch holds it any more. */
   drained: Promise<void>;
   markDrained: () => void;
@@ -170,12 +170,22 @@ export class RemoteContainers implements ReplicaRouter {
       replica: best.info.replica,
       subject: replicaSubject(model, version, best.info.replica),
       inputs: best.info.inputs,
-      gone: best.gone,
+      onGone: (listener) => {
+        if (this.entries.get(key(model, version, entry.info.replica)) !== entry) {
+          listener();
+          return () => undefined;
+        }
+        entry.goneListeners.add(listener);
+        return () => entry.goneListeners.delete(listener);
+      },
       release: () => {
         if (released) return;
         released = true;
         entry.info.inFlight--;
-        if (entry.info.inFlight === 0 && !this.entries.has(key(model, version, entry.info.replica))) {
+        if (
+          entry.info.inFlight === 0 &&
+          this.entries.get(key(model, version, entry.info.replica)) !== entry
+        ) {
           entry.markDrained();
         }
       },
@@ -244,10 +254,6 @@ export class RemoteContainers implements ReplicaRouter {
       known.info.heartbeatMs = r.heartbeatMs;
       return;
     }
-    let markGone!: () => void;
-    const gone = new Promise<void>((resolve) => {
-      markGone = resolve;
-    });
     let markDrained!: () => void;
     const drained = new Promise<void>((resolve) => {
       markDrained = resolve;
@@ -261,7 +267,7 @@ export class RemoteContainers implements ReplicaRouter {
       lastSeen: now,
       inFlight: 0,
     };
-    this.entries.set(k, { info, gone, markGone, drained, markDrained });
+    this.entries.set(k, { info, goneListeners: new Set(), drained, markDrained });
     this.emit({ type: 'added', replica: { ...info } });
   }
 
@@ -269,7 +275,8 @@ export class RemoteContainers implements ReplicaRouter {
     const e = this.entries.get(k);
     if (!e) return;
     this.entries.delete(k);
-    e.markGone();
+    for (const l of [...e.goneListeners]) l();
+    e.goneListeners.clear();
     if (e.info.inFlight === 0) e.markDrained();
     else {
       this.drainedOf.set(k, e.drained);

@@ -85,21 +85,22 @@ export class RemotePredictor implements Predictor<Query, Query> {
   private async send(body: Uint8Array, size: number, lease: ReplicaLease | undefined): Promise<Query[]> {
     const subject = lease?.subject ?? predictSubject(this.model, this.version);
     const requestId = `${process.pid}-${++nextRequest}`;
-    const request = this.transport.request(subject, body, {
-      timeoutMs: this.timeoutMs,
-      headers: {
-        [HEADER_PROTOCOL]: String(PROTOCOL_VERSION),
-        [HEADER_BATCH_SIZE]: String(size),
-        [HEADER_REQUEST_ID]: requestId,
-      },
-    });
+    // Inside a promise: a transport may refuse a request synchronously (closed, over max_payload).
+    const request = Promise.resolve().then(() =>
+      this.transport.request(subject, body, {
+        timeoutMs: this.timeoutMs,
+        headers: {
+          [HEADER_PROTOCOL]: String(PROTOCOL_VERSION),
+          [HEADER_BATCH_SIZE]: String(size),
+          [HEADER_REQUEST_ID]: requestId,
+        },
+      }),
+    );
     const where = lease ? `replica ${lease.replica} of ${this.label()}` : `${this.label()} (any replica)`;
     let reply: Awaited<typeof request>;
     try {
       // A replica that stops heartbeating will never answer: fail now so the batch is retried elsewhere.
-      reply = await (lease
-        ? Promise.race([request, lease.gone.then(() => Promise.reject(dropped(where)))])
-        : request);
+      reply = await (lease ? raceDrop(request, lease, where) : request);
     } catch (err) {
       if (err instanceof ContainerError) throw err;
       const code = err instanceof TransportError ? err.code : undefined;
@@ -107,6 +108,16 @@ export class RemotePredictor implements Predictor<Query, Query> {
         throw new ContainerError('TIMEOUT', `${where} gave no answer within ${this.timeoutMs} ms`, {
           cause: err,
         });
+      }
+      if (code === 'TOO_LARGE') {
+        // BAD_INPUT makes the scheduler rerun each query alone: smaller requests that may fit.
+        throw new ContainerError(
+          'BAD_INPUT',
+          `a batch of ${size} for ${where} exceeds the server's max_payload`,
+          {
+            cause: err,
+          },
+        );
       }
       const why =
         code === 'NO_RESPONDERS'
@@ -144,6 +155,21 @@ export class RemotePredictor implements Predictor<Query, Query> {
   }
 }
 
-function dropped(where: string): ContainerError {
-  return new ContainerError('CRASHED', `${where} stopped heartbeating and was dropped mid-batch`);
+/** `request`, or `CRASHED` as soon as the replica is gone; leaves no promise to reject unobserved. */
+function raceDrop<T>(request: Promise<T>, lease: ReplicaLease, where: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = lease.onGone(() =>
+      reject(new ContainerError('CRASHED', `${where} stopped heartbeating and was dropped mid-batch`)),
+    );
+    request.then(
+      (value) => {
+        stop();
+        resolve(value);
+      },
+      (err) => {
+        stop();
+        reject(err);
+      },
+    );
+  });
 }

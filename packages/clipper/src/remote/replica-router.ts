@@ -6,8 +6,11 @@ export interface ReplicaLease {
   /** The replica's own subject. */
   readonly subject: string;
   readonly inputs: readonly InputSpec[];
-  /** Resolves when the replica is dropped or says goodbye (never rejects). */
-  readonly gone: Promise<void>;
+  /**
+   * Calls `listener` once if the replica is dropped or says goodbye while the lease is held; returns a
+   * function removing the listener (so long-lived replicas do not collect one per batch).
+   */
+  onGone(listener: () => void): () => void;
   release(): void;
 }
 
