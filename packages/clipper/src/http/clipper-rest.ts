@@ -15,7 +15,22 @@ export async function restPredict(clipper: Clipper, appName: string, body: unkno
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'body must be a JSON object with "input" or "input_batch"');
   }
-  const { input, input_batch: batch } = body as { input?: unknown; input_batch?: unknown };
+  const {
+    input,
+    input_batch: batch,
+    uid,
+    context,
+  } = body as {
+    input?: unknown;
+    input_batch?: unknown;
+    uid?: unknown;
+    context?: unknown;
+  };
+  if (uid !== undefined && typeof uid !== 'string' && typeof uid !== 'number') {
+    throw new HttpError(400, '"uid" must be a string or a number');
+  }
+  if (context !== undefined && typeof context !== 'string')
+    throw new HttpError(400, '"context" must be a string');
   if ((input === undefined) === (batch === undefined)) {
     throw new HttpError(400, 'body must have exactly one of "input" and "input_batch"');
   }
@@ -34,16 +49,18 @@ export async function restPredict(clipper: Clipper, appName: string, body: unkno
       throw err;
     }
   });
-  const results = await Promise.all(inputs.map((x) => clipper.predict(app.name, x)));
+  const who = { ...(uid === undefined ? {} : { uid }), ...(context === undefined ? {} : { context }) };
+  const results = await Promise.all(inputs.map((x) => clipper.predict(app.name, x, who)));
   const answers = results.map(answer);
   return batch === undefined ? answers[0] : { batch_predictions: answers };
 }
 
-export function restUpdate(clipper: Clipper, appName: string, body: unknown): unknown {
+/** Feedback is stored (in the selection state when the application learns) before the reply. */
+export async function restUpdate(clipper: Clipper, appName: string, body: unknown): Promise<unknown> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'feedback must be a JSON object, e.g. { "uid": 1, "input": [...], "label": 1 }');
   }
-  clipper.update(appName, body);
+  await clipper.update(appName, body);
   return { feedback_received: true };
 }
 
@@ -69,6 +86,10 @@ function answer(r: PredictionResult): Record<string, unknown> {
     default: r.default,
   };
   if (r.default) out.default_explanation = r.defaultExplanation;
+  // Ensembles say which models answered, which were missing at the deadline, and how far they agreed.
+  if (r.models) out.models = r.models;
+  if (r.missing && r.missing.length > 0) out.missing = r.missing;
+  if (r.confidence !== undefined) out.confidence = r.confidence;
   return out;
 }
 

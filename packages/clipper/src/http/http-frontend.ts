@@ -112,7 +112,7 @@ async function handle(
     return send(
       res,
       200,
-      parts[1] === 'predict' ? await restPredict(clipper, app, b) : restUpdate(clipper, app, b),
+      parts[1] === 'predict' ? await restPredict(clipper, app, b) : await restUpdate(clipper, app, b),
     );
   }
   throw new HttpError(404, `no route ${method} ${url.pathname}`);
