@@ -206,14 +206,10 @@ export class RemoteContainers implements ReplicaRouter {
     const v = String(version);
     const { minReplicas = 1, waitMs = 10_000, ...deploy } = options;
     await this.waitFor(model, v, minReplicas, waitMs);
-    await clipper.deployModel(model, v, () => this.predictor(model, v), {
-      ...deploy,
-      replicas: this.replicas(model, v).length,
-    });
     let chain = Promise.resolve();
-    const follow = (e: ReplicaEvent) => {
+    const follow = (e?: ReplicaEvent) => {
       chain = chain.then(async () => {
-        if (e.type !== 'added') {
+        if (e && e.type !== 'added') {
           // Scale down only after the gone replica's batches failed over (their retry needs a replica).
           const drained = this.drainedOf.get(key(model, v, e.replica.replica));
           if (drained) {
@@ -233,9 +229,21 @@ export class RemoteContainers implements ReplicaRouter {
         }
       });
     };
-    return this.onChange((e) => {
+    // Listen before deploying, then reconcile once: a replica coming or going meanwhile is not missed.
+    const stop = this.onChange((e) => {
       if (e.replica.model === model && e.replica.version === v) follow(e);
     });
+    try {
+      await clipper.deployModel(model, v, () => this.predictor(model, v), {
+        ...deploy,
+        replicas: Math.max(1, this.replicas(model, v).length),
+      });
+    } catch (err) {
+      stop();
+      throw err;
+    }
+    follow();
+    return stop;
   }
 
   async close(): Promise<void> {
