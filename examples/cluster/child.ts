@@ -15,6 +15,8 @@ export class Child<R = unknown> {
   /** Resolves with the child's `@result` once it exits 0; rejects when it exits otherwise. */
   readonly result: Promise<R>;
   private readonly listeners = new Set<(line: string) => void>();
+  /** Every progress line so far, so a wait can match a line printed before it began. */
+  private readonly lines: string[] = [];
   private exited = false;
 
   constructor(
@@ -43,6 +45,7 @@ export class Child<R = unknown> {
       }
       if (err && tail.push(line) > 20) tail.shift();
       print(`[${name}] ${line}`);
+      if (!err) this.lines.push(line);
       for (const listener of this.listeners) listener(line);
     };
     createInterface({ input: this.process.stdout! }).on('line', (l) => onLine(l, false));
@@ -71,6 +74,10 @@ export class Child<R = unknown> {
 
   /** Resolves with the first output line matching `pattern`; rejects on timeout or exit. */
   waitForLine(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    for (const line of this.lines) {
+      const m = line.match(pattern);
+      if (m) return Promise.resolve(m);
+    }
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => done(new Error(`${this.name}: no line matching ${pattern} within ${timeoutMs} ms`)),

@@ -67,6 +67,7 @@ deadline.unref();
 
 const spawnChild = <R>(name: string, script: string, args: string[]): Child<R> => {
   const child = new Child<R>(name, script, args, print);
+  print(`[cluster] started ${name} (pid ${child.pid})`);
   children.push(child as Child);
   // any child ending badly ends the run, unless it is already ending
   child.result.catch((e: Error) => {
@@ -81,7 +82,10 @@ try {
     `[cluster] starting ${REGIONS.length} regional nats-servers (JetStream, gateways through WAN proxies)...`,
   );
   cluster = await startSupercluster(REGIONS, { jetstream: true, wan: WAN });
-  for (const r of REGIONS) print(`[cluster] ${r}: ${cluster.urls(r).join(',')}`);
+  for (const r of REGIONS)
+    print(
+      `[cluster] ${r}: ${cluster.urls(r).join(',')} (nats-server pid ${cluster.cluster(r).servers[0]?.pid})`,
+    );
   const sc = cluster;
   const urls = (r: string) => sc.urls(r).join(',');
 
@@ -114,10 +118,6 @@ try {
     const s = r.proxy.stats();
     return { from: r.from, to: r.to, bytes: s.forward.bytes + s.reverse.bytes };
   });
-  const pids = [
-    ...children.map((c) => c.pid),
-    ...REGIONS.flatMap((r) => sc.cluster(r).servers.map((s) => s.pid)),
-  ];
   await shutdown();
   clearTimeout(deadline);
   printSummary({
@@ -128,8 +128,6 @@ try {
     wallS: (performance.now() - started) / 1000,
     url,
   });
-  // for tests and scripts: every process this run started (all stopped by now)
-  print(`[cluster] stopped pids ${pids.filter((p) => p !== undefined).join(' ')}`);
 } catch (e) {
   await fail(e as Error);
 }
