@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Clipper, HotLoader, HttpFrontend, PrometheusMetrics } from '@geoml/clipper';
+import { Clipper, HotLoadCounters, HotLoader, HttpFrontend, PrometheusMetrics } from '@geoml/clipper';
 import { parseConfig } from '@geoml/core';
 import { InProcessTransport, ModelRegistry, type Transport } from '@geoml/transport';
 import { CliError } from './cli-error.js';
@@ -124,6 +124,7 @@ export interface Server {
  */
 export async function startServer(config: ServeConfig, io: Io): Promise<Server> {
   const metrics = new PrometheusMetrics();
+  const hotLoadMetrics = new HotLoadCounters(metrics.registry);
   const clipper = new Clipper({ metrics });
   const local = new InProcessTransport();
   const closers: (() => Promise<void>)[] = [() => clipper.close(), () => local.close()];
@@ -131,7 +132,7 @@ export async function startServer(config: ServeConfig, io: Io): Promise<Server> 
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
   try {
-    const localLoader = new HotLoader(clipper, new ModelRegistry(local));
+    const localLoader = new HotLoader(clipper, new ModelRegistry(local), { metrics: hotLoadMetrics });
     closers.push(() => localLoader.stop());
     // An application can only link a deployed model: one watched before its first version is
     // registered when that version swaps in.
@@ -140,7 +141,7 @@ export async function startServer(config: ServeConfig, io: Io): Promise<Server> 
     if (config.models.some((m) => !m.file) && config.registry) {
       const conn = await connectRegistry(config.registry, config.region);
       closers.push(() => conn.close());
-      const loader = new HotLoader(clipper, conn.registry);
+      const loader = new HotLoader(clipper, conn.registry, { metrics: hotLoadMetrics });
       closers.push(() => loader.stop());
       loader.on((e) => {
         if (e.type !== 'swapped') return;
