@@ -127,6 +127,7 @@ export {
   type RemoteReplica,
   type ReplicaEvent,
 } from './remote/remote-containers.js';
+export type { RemoteDeployOptions } from './remote/remote-deployment.js';
 export { RemotePredictor, type RemotePredictorOptions } from './remote/remote-predictor.js';
 export type { ReplicaLease, ReplicaRouter } from './remote/replica-router.js';
 export {

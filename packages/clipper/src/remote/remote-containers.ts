@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from '@geoml/core';
 import type { Subscription, Transport } from '@geoml/transport';
-import type { Clipper, DeployOptions } from '../clipper.js';
+import type { Clipper } from '../clipper.js';
 import { ContainerError } from '../errors.js';
 import type { InputSpec } from '../stack.js';
 import {
@@ -15,6 +15,7 @@ import {
   registrationSchema,
   replicaSubject,
 } from './protocol.js';
+import { type RemoteDeployOptions, serveRemoteModel } from './remote-deployment.js';
 import { RemotePredictor } from './remote-predictor.js';
 import type { ReplicaLease, ReplicaRouter } from './replica-router.js';
 
@@ -197,53 +198,26 @@ export class RemoteContainers implements ReplicaRouter {
    * registered (waiting up to `waitMs`, default 10 000), and keeps Clipper's replica count equal to the
    * live containers while serving. Returns a function that stops following the containers.
    */
-  async serve(
+  serve(
     clipper: Clipper,
     model: string,
     version: string | number,
-    options: DeployOptions & { minReplicas?: number; waitMs?: number } = {},
+    options: RemoteDeployOptions = {},
   ): Promise<() => void> {
-    const v = String(version);
-    const { minReplicas = 1, waitMs = 10_000, ...deploy } = options;
-    await this.waitFor(model, v, minReplicas, waitMs);
-    let chain = Promise.resolve();
-    const follow = (e?: ReplicaEvent) => {
-      chain = chain.then(async () => {
-        if (e && e.type !== 'added') {
-          // Scale down only after the gone replica's batches failed over (their retry needs a replica).
-          const drained = this.drainedOf.get(key(model, v, e.replica.replica));
-          if (drained) {
-            const bound = new AbortController();
-            const sleep = this.clock.sleep(this.timeoutMs, bound.signal).catch(() => undefined);
-            await Promise.race([drained, sleep]);
-            bound.abort();
-          }
-          await this.clock.sleep(1);
-        }
-        const want = Math.max(1, this.replicas(model, v).length);
-        try {
-          const have = clipper.getModel(model).versions.find((x) => x.version === v)?.replicas.length;
-          if (have !== undefined && have !== want) await clipper.scaleModel(model, v, want);
-        } catch {
-          // Undeployed or Clipper closed: nothing to follow any more.
-        }
-      });
-    };
-    // Listen before deploying, then reconcile once: a replica coming or going meanwhile is not missed.
-    const stop = this.onChange((e) => {
-      if (e.replica.model === model && e.replica.version === v) follow(e);
-    });
-    try {
-      await clipper.deployModel(model, v, () => this.predictor(model, v), {
-        ...deploy,
-        replicas: Math.max(1, this.replicas(model, v).length),
-      });
-    } catch (err) {
-      stop();
-      throw err;
-    }
-    follow();
-    return stop;
+    return serveRemoteModel(this, clipper, model, String(version), options);
+  }
+
+  /**
+   * Resolves when batches that held a gone replica have all settled (at once when none did), or after
+   * `timeoutMs` at the latest.
+   */
+  async drained(model: string, version: string, replica: string, timeoutMs: number): Promise<void> {
+    const drained = this.drainedOf.get(key(model, version, replica));
+    if (!drained) return;
+    const bound = new AbortController();
+    const sleep = this.clock.sleep(timeoutMs, bound.signal).catch(() => undefined);
+    await Promise.race([drained, sleep]);
+    bound.abort();
   }
 
   async close(): Promise<void> {
