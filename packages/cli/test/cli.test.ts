@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRng } from '@geoml/core';
+import { createMnistClassifier } from '@geoml/gaia';
 import { startNatsServer } from '@geoml/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnnxModel, sampleInput } from '../../../test/fixtures/onnx-models.js';
@@ -177,6 +179,39 @@ describe('geoml serve (files)', () => {
     } finally {
       expect(await s.stop()).toBe(0);
     }
+  });
+});
+
+describe('geoml serve (tfjs-layers)', () => {
+  it('serves a tfjs model.json with the weight files next to it', async () => {
+    const workload = createMnistClassifier({ hidden: [16], trainSize: 100, testSize: 10 });
+    const files = await workload.layersModelFiles(workload.model.init(createRng(1)));
+    const tfdir = join(dir, 'tfjs');
+    await mkdir(tfdir, { recursive: true });
+    for (const [path, bytes] of Object.entries(files)) await writeFile(join(tfdir, path), bytes);
+    const s = await serve(['--model', `mnist=${join(tfdir, 'model.json')}`, '--slo-ms', '5000']);
+    try {
+      const rest = await post(`${s.url}/mnist/predict`, { input: Array.from(sampleInput(mlp, 2)) });
+      expect(rest.status).toBe(200);
+      expect(rest.body.default).toBe(false);
+      const probabilities = rest.body.output as number[];
+      expect(probabilities).toHaveLength(10);
+      expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('a missing weights file is named', async () => {
+    const lone = join(dir, 'lone');
+    await mkdir(lone, { recursive: true });
+    await writeFile(
+      join(lone, 'model.json'),
+      JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['weights.bin'], weights: [] }] }),
+    );
+    const r = run(['serve', '--model', `m=${join(lone, 'model.json')}`, '--port', '0']);
+    expect(await r.done).toBe(2);
+    expect(r.err()).toContain(join(lone, 'weights.bin'));
   });
 });
 
