@@ -99,4 +99,23 @@ describe('examples/cluster (multi-process: regional nats-servers, training, serv
     expect(pids.length).toBe(3 + 4);
     for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
   }, 150_000);
+
+  it('when a region process dies, stops everything else and exits 1', async () => {
+    let killed: number | undefined;
+    let target: number | undefined;
+    const { code, stdout } = await runCluster(120_000, (line) => {
+      target ??= Number(/started train singapore \(pid (\d+)\)/.exec(line)?.[1]) || undefined;
+      if (killed === undefined && target !== undefined && /^\[train \w+\] clock \d+\//.test(line)) {
+        killed = target;
+        process.kill(killed, 'SIGKILL');
+      }
+    });
+    expect(killed, stdout).toBeGreaterThan(0);
+    expect(code, stdout).toBe(1);
+    expect(stdout).toContain('[cluster] train singapore exited with SIGKILL');
+    expect(stdout).not.toContain('geoml cluster demo: done');
+    const pids = announcedPids(stdout);
+    expect(pids.length).toBe(3 + 4);
+    for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
+  }, 150_000);
 });
