@@ -82,7 +82,7 @@ it('a container process killed -9 mid-batch: its queries are answered by the oth
   );
   const front = await NatsTransport.connect({ servers: server.url, region: 'front' });
   const healthy = await NatsTransport.connect({ servers: server.url, region: 'healthy' });
-  const remote = await new RemoteContainers(front).start();
+  const remote = await new RemoteContainers(front, { missedHeartbeats: 5 }).start();
   const clipper = new Clipper();
   try {
     await within(20_000, printed(child, 'READY'), 'child container start');

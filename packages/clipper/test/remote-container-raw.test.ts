@@ -210,7 +210,7 @@ describe('a container written from the protocol document on raw NATS', () => {
   it('is served by Clipper: registered, answering batches with two outputs, reporting bad input', async () => {
     const nc = await connect({ servers: server.url });
     const front = await NatsTransport.connect({ servers: server.url, region: 'front' });
-    const remote = await new RemoteContainers(front).start();
+    const remote = await new RemoteContainers(front, { missedHeartbeats: 5 }).start();
     const clipper = new Clipper();
     const container = startRawContainer(nc, 'raw-1', 100);
     try {

@@ -82,7 +82,7 @@ afterAll(async () => {
 describe('remote containers over NATS', () => {
   it('serves a model from two serveContainer replicas, both answering, and follows replicas added and removed', async () => {
     const front = await connect('front');
-    const remote = await new RemoteContainers(front).start();
+    const remote = await new RemoteContainers(front, { missedHeartbeats: 5 }).start();
     open.push(remote);
     const containers: ContainerHandle[] = [];
     for (const name of ['a', 'b']) {
@@ -147,7 +147,7 @@ describe('remote containers over NATS', () => {
 
   it('a container killed mid-batch: its queries are answered by the other replica before their deadline', async () => {
     const front = await connect('front');
-    const remote = await new RemoteContainers(front).start();
+    const remote = await new RemoteContainers(front, { missedHeartbeats: 5 }).start();
     open.push(remote);
     const events: ReplicaEvent[] = [];
     remote.onChange((e) => events.push(e));
