@@ -67,7 +67,7 @@ describe('HTTP frontend', () => {
     expect(body.default).toBe(false);
     expect(typeof body.query_id).toBe('number');
     const expected = referenceMlp(mlp.layers, x);
-    (body.output as number[]).forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 3));
+    for (const [i, v] of (body.output as number[]).entries()) expect(v).toBeCloseTo(expected[i]!, 3);
   });
 
   it('answers input_batch with one prediction per input', async () => {
@@ -76,7 +76,8 @@ describe('HTTP frontend', () => {
     expect(status).toBe(200);
     const preds = body.batch_predictions as { output: number[] }[];
     expect(preds).toHaveLength(3);
-    preds.forEach((p, b) => expect(p.output[0]).toBeCloseTo(referenceMlp(mlp.layers, xs[b]!)[0]!, 3));
+    for (const [b, p] of preds.entries())
+      expect(p.output[0]).toBeCloseTo(referenceMlp(mlp.layers, xs[b]!)[0]!, 3);
   });
 
   it('serves JSON applications and stores feedback', async () => {
