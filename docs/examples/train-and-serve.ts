@@ -46,7 +46,9 @@ const answer = await clipper.predict<Record<string, { data: Float32Array }>>('di
   image: { dtype: 'float32', shape: [784], data: Float32Array.from(digit.input) },
 });
 const probabilities = Array.from(answer.output.probabilities?.data ?? []);
-console.log(`predicted digit ${probabilities.indexOf(Math.max(...probabilities))} (default: ${answer.default})`);
+console.log(
+  `predicted digit ${probabilities.indexOf(Math.max(...probabilities))} (default: ${answer.default})`,
+);
 
 await loader.stop();
 await clipper.close();
