@@ -27,7 +27,7 @@ import {
 } from '@geoml/gaia';
 import { type NatsServer, startNatsServer } from '@geoml/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../packages/cli/src/main.js';
+import { main } from '../packages/cli/src/cli.js';
 import { serveConfigSchema, servedModelSchema } from '../packages/cli/src/serve-config.js';
 import { trainFileSchema } from '../packages/cli/src/train-file.js';
 

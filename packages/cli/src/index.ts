@@ -1,8 +1,8 @@
 // Public API of @geoml/cli: the command line as functions, for scripts and tests.
 
+export { HELP, type MainOptions, main } from './cli.js';
 export { CliError } from './cli-error.js';
 export type { Io } from './io.js';
-export { HELP, type MainOptions, main } from './main.js';
 export { readModelFiles } from './model-files.js';
 export { registryCommand } from './registry.js';
 export { type Server, serveConfigFromArgs, startServer } from './serve.js';

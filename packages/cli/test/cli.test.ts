@@ -7,7 +7,7 @@ import { createMnistClassifier } from '@geoml/gaia';
 import { startNatsServer } from '@geoml/transport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnnxModel, sampleInput } from '../../../test/fixtures/onnx-models.js';
-import { main } from '../src/main.js';
+import { main } from '../src/cli.js';
 
 /** Runs `main(argv)` capturing its output; `stop` ends a `serve`. */
 function run(argv: string[], stop?: Promise<unknown>) {
