@@ -19,7 +19,7 @@ export default defineConfig({
       project('transport', ['packages/transport/test/**/*.test.ts'], 60_000),
       project('gaia', ['packages/gaia/test/**/*.test.ts'], 120_000),
       project('clipper', ['packages/clipper/test/**/*.test.ts'], 60_000),
-      project('cli', ['packages/cli/test/**/*.test.ts'], 60_000),
+      project('cli', ['packages/cli/test/**/*.test.ts'], 120_000),
       project('integration', ['test/**/*.test.ts'], 180_000),
     ],
   },
