@@ -31,10 +31,18 @@ export interface JsonTensor {
   readonly data: (number | boolean)[];
 }
 
-function flatten(data: unknown, out: unknown[], where: string, depth = 0): void {
+function flattenInto(data: unknown, out: unknown[], where: string, depth: number): void {
   if (depth > 32) throw new HttpError(400, `${where}: data nests too deeply`);
-  if (Array.isArray(data)) for (const d of data) flatten(d, out, where, depth + 1);
+  if (Array.isArray(data)) for (const d of data) flattenInto(d, out, where, depth + 1);
   else out.push(data);
+}
+
+/** Row-major values of flat or nested JSON data; a flat array (the common case) is returned as it is. */
+export function flatValues(data: unknown, where: string): readonly unknown[] {
+  if (Array.isArray(data) && !data.some(Array.isArray)) return data;
+  const out: unknown[] = [];
+  flattenInto(data, out, where, 0);
+  return out;
 }
 
 /**
@@ -53,8 +61,7 @@ export function tensorFromJson(name: string, datatype: unknown, shape: unknown, 
     throw new HttpError(400, `${where}: shape must be an array of non-negative integers`);
   }
   const dtype = TO_DTYPE[datatype as OipDatatype];
-  const values: unknown[] = [];
-  flatten(data, values, where);
+  const values = flatValues(data, where);
   const n = sizeOf(shape);
   if (values.length !== n) {
     throw new HttpError(400, `${where}: shape [${shape.join(', ')}] needs ${n} values, got ${values.length}`);

@@ -1,7 +1,7 @@
 import type { Tensor } from '@geoml/core';
 import type { Clipper } from '../clipper.js';
 import { HttpError } from './http-error.js';
-import { type OipDatatype, tensorFromJson } from './oip-tensor.js';
+import { flatValues, type OipDatatype, tensorFromJson } from './oip-tensor.js';
 
 /** One named tensor of a model's signature; `shape` is per query (no batch dimension), -1 for a free dim. */
 export interface SignatureTensor {
@@ -51,12 +51,13 @@ export function tensorInput(input: unknown, sig: Signature | undefined): Record<
           : `input must be an object with arrays for ${specs.map((s) => `'${s.name}'`).join(', ')}`,
       );
     }
-    const count = data.flat(32).length;
+    const values = flatValues(data, `input '${spec.name}'`);
+    const count = values.length;
     const known = spec.shape.reduce((n, d) => (d >= 0 ? n * d : n), 1);
     const free = spec.shape.filter((d) => d < 0).length;
     if (free > 1) throw new HttpError(400, `model input '${spec.name}' has several free dimensions`);
     const shape = spec.shape.map((d) => (d >= 0 ? d : known > 0 ? Math.floor(count / known) : 0));
-    out[spec.name] = tensorFromJson(spec.name, spec.datatype, shape, data);
+    out[spec.name] = tensorFromJson(spec.name, spec.datatype, shape, values);
   }
   return out;
 }
