@@ -9,7 +9,14 @@
  *   npx pnpm@10 demo [--keep-serving] [--nats nats://host:4222] [--quick]
  */
 import { Clipper, HotLoader, HttpFrontend, PrometheusMetrics } from '@geoml/clipper';
-import { calibrate, createMnistClassifier, type Mode, type TrainResult, train } from '@geoml/gaia';
+import {
+  calibrate,
+  createMnistClassifier,
+  type Mode,
+  publishModel,
+  type TrainResult,
+  train,
+} from '@geoml/gaia';
 import { InProcessTransport, ModelRegistry, NatsTransport, type Transport } from '@geoml/transport';
 import { runLoad, testDigits } from './demo/load.js';
 import { progressBar } from './demo/progress.js';
@@ -64,17 +71,8 @@ const trainOnce = async (mode: Mode, resume?: { params: TrainResult['model']; cl
   return { workload, result };
 };
 
-const publish = async ({ workload, result }: Awaited<ReturnType<typeof trainOnce>>) =>
-  registry.publish({
-    name: 'mnist',
-    format: 'onnx',
-    files: { 'model.onnx': workload.toOnnx(result.model) },
-    metadata: {
-      ...workload.signature,
-      quality: { ...result.finalQuality },
-      training: { mode: result.mode, wanBytes: result.wanBytes },
-    },
-  });
+const publish = ({ workload, result }: Awaited<ReturnType<typeof trainOnce>>) =>
+  publishModel(registry, 'mnist', result, { onnx: workload });
 
 // 1. Train with ASP and BSP on the same emulated WAN.
 process.stderr.write('calibrating the compute cost of one training step on this machine...\n');

@@ -5,7 +5,7 @@
  *
  *   train-region.ts --region virginia --regions virginia,frankfurt,singapore --nats <urls> --clocks 30 [--publish]
  */
-import { createMnistClassifier, train } from '@geoml/gaia';
+import { createMnistClassifier, publishModel, train } from '@geoml/gaia';
 import { ModelRegistry, NatsTransport } from '@geoml/transport';
 import { arg, log, report, stopSignal } from './role.js';
 
@@ -49,15 +49,9 @@ log(`done in ${result.elapsedS.toFixed(1)} s: acc ${result.finalQuality.value.to
 
 let version: number | undefined;
 if (publish) {
-  const artifact = await new ModelRegistry(transport).publish({
-    name: 'mnist',
-    format: 'onnx',
-    files: { 'model.onnx': workload.toOnnx(result.model) },
-    metadata: {
-      ...workload.signature,
-      quality: { ...result.finalQuality },
-      training: { mode: result.mode, regions, clocks: result.clocks.max, trainedIn: region },
-    },
+  const artifact = await publishModel(new ModelRegistry(transport), 'mnist', result, {
+    onnx: workload,
+    training: { trainedIn: region },
   });
   version = Number(artifact.version);
   log(`published mnist v${version} (onnx) to the registry`);

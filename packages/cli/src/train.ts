@@ -102,24 +102,10 @@ export async function trainCommand(argv: string[], io: Io): Promise<number> {
     );
     let published: TrainSummary['published'];
     if (conn && values.name) {
-      const artifact =
-        file.workload.name === 'mnist'
-          ? await conn.registry.publish({
-              name: values.name,
-              format: 'onnx',
-              files: { 'model.onnx': (workload as unknown as MnistClassifierWorkload).toOnnx(result.model) },
-              metadata: {
-                ...(workload as unknown as MnistClassifierWorkload).signature,
-                quality: { ...result.finalQuality },
-                training: {
-                  engine: 'gaia',
-                  mode: result.mode,
-                  regions: [...result.regions],
-                  wanBytes: result.wanBytes,
-                },
-              },
-            })
-          : await publishModel(conn.registry, values.name, result);
+      // MNIST goes out as ONNX, loadable by `geoml serve` as it is; the others as raw parameters.
+      const onnx =
+        file.workload.name === 'mnist' ? (workload as unknown as MnistClassifierWorkload) : undefined;
+      const artifact = await publishModel(conn.registry, values.name, result, onnx ? { onnx } : {});
       published = { name: artifact.name, version: artifact.version, format: artifact.format };
     }
     const summary: TrainSummary = {

@@ -31,7 +31,7 @@ export {
 export { loadMnistDigits, type MnistDigits } from './mnist-data.js';
 export { type KeyRange, ParameterLayout } from './param-layout.js';
 export { type Delta, ParameterShard, type SparseDelta } from './parameter-shard.js';
-export { type PublishModelOptions, publishModel } from './publish.js';
+export { type OnnxExport, type PublishModelOptions, publishModel } from './publish.js';
 export { Region, type RegionOptions } from './region.js';
 export { LinkBacklog, SelectiveBarrier } from './selective-barrier.js';
 export { type BlockedTime, ShardServer } from './shard-server.js';

@@ -1,4 +1,4 @@
-import { type ModelArtifact, type TensorMap, tensorsArtifactFiles } from '@geoml/core';
+import { type ModelArtifact, type TensorMap, type TensorSpec, tensorsArtifactFiles } from '@geoml/core';
 import type { ModelRegistry } from '@geoml/transport';
 import type { TrainResult } from './trainer.js';
 
@@ -9,6 +9,19 @@ export interface PublishModelOptions {
   readonly createdAt?: string;
   /** Parameters to publish instead of `result.model` (e.g. a workload's own export). */
   readonly params?: TensorMap;
+  /**
+   * Publish an `onnx` artifact exported by this workload (the MNIST classifier is one) instead of the raw
+   * parameters, with its input/output signature in the metadata, so serving can load it as it is.
+   */
+  readonly onnx?: OnnxExport;
+  /** More facts for `metadata.training` (e.g. which process published). */
+  readonly training?: Record<string, unknown>;
+}
+
+/** A workload that exports its model as ONNX. */
+export interface OnnxExport {
+  toOnnx(params: TensorMap): Uint8Array;
+  readonly signature: { readonly inputs: readonly TensorSpec[]; readonly outputs: readonly TensorSpec[] };
 }
 
 /**
@@ -22,15 +35,19 @@ export function publishModel(
   result: TrainResult,
   options: PublishModelOptions = {},
 ): Promise<ModelArtifact> {
-  const files = tensorsArtifactFiles(options.params ?? result.model, {
-    ...(options.encoding ? { encoding: options.encoding } : {}),
-  });
+  const params = options.params ?? result.model;
+  const files = options.onnx
+    ? { 'model.onnx': options.onnx.toOnnx(params) }
+    : tensorsArtifactFiles(params, { ...(options.encoding ? { encoding: options.encoding } : {}) });
   return registry.publish({
     name,
-    format: 'tensors',
+    format: options.onnx ? 'onnx' : 'tensors',
     files,
     ...(options.createdAt ? { createdAt: options.createdAt } : {}),
     metadata: {
+      ...(options.onnx
+        ? { inputs: [...options.onnx.signature.inputs], outputs: [...options.onnx.signature.outputs] }
+        : {}),
       quality: { ...result.finalQuality },
       training: {
         engine: 'gaia',
@@ -43,6 +60,7 @@ export function publishModel(
         ds: result.ds,
         tau0: result.tau0,
         stepMs: result.costModel.stepMs,
+        ...options.training,
       },
     },
   });
