@@ -94,7 +94,8 @@ async function retryOnPortClash<T>(start: () => Promise<T>): Promise<T> {
       return await start();
     } catch (err) {
       const message = String((err as Error).message);
-      if (attempt >= 3 || !/address already in use|meta group split/i.test(message)) throw err;
+      if (attempt >= 3 || !/address already in use|meta group split|bypassed its proxy/i.test(message))
+        throw err;
     }
   }
 }
@@ -164,6 +165,35 @@ function waitForMetaLeader(server: NatsServer): Promise<void> {
  * servers may elect a leader among themselves before the gateways connect: a split that never heals,
  * where each region's JetStream is its own. That start fails here and is retried from scratch.
  */
+/**
+ * Servers gossip their real gateway addresses, and now and then one dials a peer region directly instead
+ * of through the WanProxy it was configured with; its traffic would then escape the shaping and the byte
+ * counts. Fails (and `startSupercluster` retries) when an outbound gateway does not end at its proxy.
+ */
+async function checkGatewaysUseProxies(
+  byRegion: ReadonlyMap<string, readonly NatsServer[]>,
+  proxyOf: (from: string, to: string) => WanProxy | undefined,
+): Promise<void> {
+  for (const [region, servers] of byRegion) {
+    for (const server of servers) {
+      const res = await fetch(`${server.monitorUrl}/gatewayz`);
+      const json = (await res.json()) as {
+        outbound_gateways?: Record<string, { connection?: { port?: number } }>;
+      };
+      for (const [other, gw] of Object.entries(json.outbound_gateways ?? {})) {
+        const proxy = proxyOf(region, other);
+        const port = gw.connection?.port;
+        if (proxy && port !== undefined && !proxy.address.endsWith(`:${port}`)) {
+          throw new TransportError(
+            'SERVER',
+            `gateway bypassed its proxy: ${region} dialled ${other} at port ${port}, not ${proxy.address}`,
+          );
+        }
+      }
+    }
+  }
+}
+
 async function waitForOneMetaGroup(servers: NatsServer[]): Promise<void> {
   const leaders = new Map<NatsServer, string>();
   await Promise.all(
@@ -282,6 +312,7 @@ async function startSuperclusterOnce(regions: string[], options: SuperclusterOpt
 
   const clusters = new Map<string, NatsCluster>();
   const all: NatsServerProcess[] = [];
+  const byRegion = new Map<string, NatsServerProcess[]>();
   const stopAll = async () => {
     await Promise.all(all.map((s) => s.stop()));
   };
@@ -322,6 +353,7 @@ async function startSuperclusterOnce(regions: string[], options: SuperclusterOpt
         );
       });
       all.push(...servers);
+      byRegion.set(region, servers);
       clusters.set(region, clusterOf(region, servers));
     }
     await Promise.all(all.map((s) => s.start()));
@@ -334,6 +366,7 @@ async function startSuperclusterOnce(regions: string[], options: SuperclusterOpt
     await Promise.all(
       all.map((s) => waitForMonitor(s, '/gatewayz', gatewaysUp, `gateways to ${others} other regions`)),
     );
+    await checkGatewaysUseProxies(byRegion, proxyOf);
     if (per > 1)
       await Promise.all(
         all.map((s) =>
