@@ -16,7 +16,7 @@ import { type Tensor, tensor } from '@geoml/core';
 import { InProcessTransport, ModelRegistry } from '@geoml/transport';
 import { buildOnnxModel, sampleInput } from '../test/fixtures/onnx-models.js';
 import { Progress } from './lib/progress.js';
-import { QUICK, writeResult, writeSvg } from './lib/results.js';
+import { QUICK, shareSummary, writeResult, writeSvg } from './lib/results.js';
 import { barChart, lineChart } from './lib/svg.js';
 
 const P = QUICK
@@ -240,6 +240,11 @@ const details = {
   rssMiB: rss.map(([c, m]) => [c, r3(m)]),
 };
 writeResult('clipper-hotswap', summary, details);
+// Issue 6 reads the swap figures from clipper.json's summary.
+if (!QUICK) {
+  const { swapFailedRequests, swapP99Ratio, swapRssGrowthMiB } = summary;
+  shareSummary('clipper', 'clipper-hotswap', { swapFailedRequests, swapP99Ratio, swapRssGrowthMiB });
+}
 writeSvg(
   'clipper-hotswap',
   'rss',

@@ -25,7 +25,7 @@ import {
 } from '@geoml/clipper';
 import { type Clock, createRng, type Rng, systemClock, VirtualClock } from '@geoml/core';
 import { Progress } from './lib/progress.js';
-import { QUICK, writeResult, writeSvg } from './lib/results.js';
+import { QUICK, shareSummary, writeResult, writeSvg } from './lib/results.js';
 import { barChart, lineChart } from './lib/svg.js';
 
 const NAME = 'clipper-selection';
@@ -351,6 +351,12 @@ async function main(): Promise<void> {
     );
   }
   console.log(`\nsummary ${JSON.stringify(summary)}`);
+  // Issue 6 reads these two figures from clipper.json's summary.
+  if (!QUICK)
+    shareSummary('clipper', NAME, {
+      stragglerP99Ms: summary.stragglerP99Ms,
+      exp3RegretRatio: summary.exp3RegretRatio,
+    });
 
   writeResult(NAME, summary, {
     stragglers: {

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,10 +40,43 @@ export function writeResult(
     summary,
     ...details,
   };
+  // Figures other benchmarks shared into this one survive its re-run.
+  const previous = readResult(name);
+  if (previous?.shared) {
+    for (const key of Object.keys(previous.shared)) {
+      if (!(key in summary)) summary[key] = previous.summary[key];
+    }
+    result.shared = previous.shared;
+  }
+  return save(name, result);
+}
+
+function readResult(name: string): BenchResult | undefined {
+  const path = join(RESULTS_DIR, `${name}.json`);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as BenchResult) : undefined;
+}
+
+function save(name: string, result: BenchResult): string {
   const path = join(RESULTS_DIR, `${name}.json`);
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
   return path;
+}
+
+/**
+ * Copies some of benchmark `from`'s figures into benchmark `into`'s summary (when an issue names one file
+ * for the figures of several benchmarks); `shared` in that file says where each came from and when.
+ */
+export function shareSummary(into: string, from: string, figures: Record<string, unknown>): void {
+  const target = readResult(into);
+  if (!target) return;
+  const shared = (target.shared ?? {}) as Record<string, { from: string; date: string }>;
+  for (const [key, value] of Object.entries(figures)) {
+    target.summary[key] = value;
+    shared[key] = { from, date: new Date().toISOString() };
+  }
+  target.shared = shared;
+  save(into, target);
 }
 
 /** Writes `bench/results/<name>-<suffix>.svg` and returns its path. */
