@@ -4,6 +4,8 @@
  * time is answered at once instead of queued to die (the pain of Triton #7512/#7532).
  */
 
+import { MinHeap } from '@geoml/core';
+
 /** What the queue needs of an entry. */
 export interface Deadlined {
   /** Absolute deadline, clock ms. */
@@ -21,19 +23,11 @@ export type Admission =
   | { readonly admitted: true }
   | { readonly admitted: false; readonly reason: 'admission' | 'queue-full'; readonly explanation: string };
 
-interface Node<T> {
-  readonly item: T;
-  readonly deadline: number;
-  /** Arrival order, so equal deadlines leave first-in first-out. */
-  readonly seq: number;
-}
-
 const ADMITTED: Admission = { admitted: true };
 
 /** A bounded earliest-deadline-first queue (a binary min-heap on deadline, FIFO among equal deadlines). */
 export class EdfQueue<T extends Deadlined> {
-  private readonly heap: Node<T>[] = [];
-  private seq = 0;
+  private readonly heap = new MinHeap<T>((item) => item.deadline);
 
   /** @param capacity most entries held at once; `offer` refuses beyond it. */
   constructor(readonly capacity: number) {
@@ -41,12 +35,12 @@ export class EdfQueue<T extends Deadlined> {
   }
 
   get length(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /** The entry with the earliest deadline, left in place. */
   peek(): T | undefined {
-    return this.heap[0]?.item;
+    return this.heap.peek();
   }
 
   /**
@@ -63,11 +57,11 @@ export class EdfQueue<T extends Deadlined> {
         explanation: `rejected at admission: deadline already passed ${fmt(-slack)} ms ago`,
       };
     }
-    if (this.heap.length >= this.capacity) {
+    if (this.heap.size >= this.capacity) {
       return {
         admitted: false,
         reason: 'queue-full',
-        explanation: `rejected at admission: queue full (${this.heap.length} of ${this.capacity} queries)`,
+        explanation: `rejected at admission: queue full (${this.heap.size} of ${this.capacity} queries)`,
       };
     }
     // With nothing due before it, a query runs on the next free replica: always admit it. Refusing it on a
@@ -91,41 +85,25 @@ export class EdfQueue<T extends Deadlined> {
 
   /** Queues `item` regardless of bound and deadline (for re-queueing work already admitted). */
   push(item: T): void {
-    const h = this.heap;
-    h.push({ item, deadline: item.deadline, seq: this.seq++ });
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
+    this.heap.push(item);
   }
 
   /** Removes and returns the entry with the earliest deadline. */
   pop(): T | undefined {
-    const h = this.heap;
-    const top = h[0];
-    if (!top) return undefined;
-    const last = h.pop()!;
-    if (h.length > 0) {
-      h[0] = last;
-      this.down(0);
-    }
-    return top.item;
+    return this.heap.pop();
   }
 
   /** Number of queued entries due no later than `deadline`: those EDF serves before a new one due then. */
   countDueBy(deadline: number): number {
     let n = 0;
-    for (const node of this.heap) if (node.deadline <= deadline) n++;
+    for (const item of this.heap) if (item.deadline <= deadline) n++;
     return n;
   }
 
   /** Removes every entry whose deadline is at or before `now` (they sit at the top of the heap). */
   removeExpired(now: number): T[] {
     const expired: T[] = [];
-    while (this.heap.length > 0 && this.heap[0]!.deadline <= now) expired.push(this.pop()!);
+    while (this.heap.size > 0 && this.heap.peek()!.deadline <= now) expired.push(this.pop()!);
     return expired;
   }
 
@@ -136,34 +114,16 @@ export class EdfQueue<T extends Deadlined> {
   takeBatch(size: number, now: number): { batch: T[]; expired: T[] } {
     const expired = this.removeExpired(now);
     const batch: T[] = [];
-    while (batch.length < size && this.heap.length > 0) batch.push(this.pop()!);
+    while (batch.length < size && this.heap.size > 0) batch.push(this.pop()!);
     return { batch, expired };
   }
 
   /** Empties the queue, returning what it held (earliest deadline first). */
   drain(): T[] {
     const all: T[] = [];
-    while (this.heap.length > 0) all.push(this.pop()!);
+    while (this.heap.size > 0) all.push(this.pop()!);
     return all;
   }
-
-  private down(i: number): void {
-    const h = this.heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-}
-
-function before<T>(a: Node<T>, b: Node<T>): boolean {
-  return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
 }
 
 function fmt(ms: number): string {

@@ -58,6 +58,7 @@ export {
   GeomlError,
   TensorError,
 } from './errors.js';
+export { MinHeap } from './min-heap.js';
 export type { Model, Quality } from './model.js';
 export type { Predictor } from './predictor.js';
 export { createRng, type Rng } from './rng.js';

@@ -1,9 +1,9 @@
 import type { Clock } from './clock.js';
 import { ClockError } from './errors.js';
+import { MinHeap } from './min-heap.js';
 
 interface Timer {
   readonly at: number;
-  readonly seq: number;
   readonly resolve: () => void;
   cancelled: boolean;
 }
@@ -22,8 +22,8 @@ const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 export class VirtualClock implements Clock {
   private time: number;
-  private seq = 0;
-  private readonly heap: Timer[] = [];
+  /** Due time first; timers due together fire in the order they were set. */
+  private readonly heap = new MinHeap<Timer>((t) => t.at);
   private readonly tracked = new Set<Promise<unknown>>();
 
   constructor(start = 0) {
@@ -39,7 +39,6 @@ export class VirtualClock implements Clock {
       if (signal?.aborted) return reject(signal.reason);
       const timer: Timer = {
         at: this.time + Math.max(0, Number.isFinite(ms) ? ms : 0),
-        seq: this.seq++,
         resolve: () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
@@ -51,13 +50,15 @@ export class VirtualClock implements Clock {
         reject(signal?.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.push(timer);
+      this.heap.push(timer);
     });
   }
 
   /** Timers set and not yet fired or cancelled. */
   get pendingTimers(): number {
-    return this.heap.filter((t) => !t.cancelled).length;
+    let n = 0;
+    for (const t of this.heap) if (!t.cancelled) n++;
+    return n;
   }
 
   /**
@@ -138,50 +139,12 @@ export class VirtualClock implements Clock {
   }
 
   private peek(): Timer | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    return this.heap[0];
+    while (this.heap.peek()?.cancelled) this.heap.pop();
+    return this.heap.peek();
   }
 
   private pop(): Timer | undefined {
-    for (;;) {
-      const top = this.heap[0];
-      if (!top) return undefined;
-      const last = this.heap.pop()!;
-      if (this.heap.length > 0) {
-        this.heap[0] = last;
-        this.down(0);
-      }
-      if (!top.cancelled) return top;
-    }
+    this.peek();
+    return this.heap.pop();
   }
-
-  private push(timer: Timer): void {
-    const h = this.heap;
-    h.push(timer);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  private down(i: number): void {
-    const h = this.heap;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && before(h[r]!, h[m]!)) m = r;
-      if (m === i) return;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-}
-
-function before(a: Timer, b: Timer): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
