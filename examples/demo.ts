@@ -58,6 +58,7 @@ const trainOnce = async (mode: Mode, resume?: { params: TrainResult['model']; cl
       workersPerRegion: 2,
       costModel,
       ds: 1,
+      tau0: 0.05, // significance threshold 5 %, as the Gaia authors used for DNNs (1 % is the default)
       stop: { maxClocks },
       evalEvery: 10,
     },

@@ -21,7 +21,7 @@ export function printSummary(s: {
   const lines = [
     '',
     '== geoml demo: train across regions (Gaia), serve with hot-loading (Clipper) ==',
-    `training: MNIST MLP, ${asp.regions.length} regions (${asp.regions.join(', ')}) x ${asp.workersPerRegion} workers, ${asp.clocks.max} clocks, emulated WAN, virtual time`,
+    `training: MNIST MLP, ${asp.regions.length} regions (${asp.regions.join(', ')}) x ${asp.workersPerRegion} workers, ${asp.clocks.max} clocks, emulated WAN, virtual time, ASP tau0 = ${asp.tau0}, DS = ${asp.ds}`,
     `  ASP  accuracy ${asp.finalQuality.value.toFixed(3)}  time ${asp.elapsedS.toFixed(1)} s  WAN ${mb(asp.wanBytes)}`,
     `  BSP  accuracy ${bsp.finalQuality.value.toFixed(3)}  time ${bsp.elapsedS.toFixed(1)} s  WAN ${mb(bsp.wanBytes)}`,
     `  ASP was ${(bsp.elapsedS / asp.elapsedS).toFixed(1)}x faster than BSP and sent ${pct(asp.wanBytes / Math.max(1, bsp.wanBytes))} of its WAN bytes (${s.trainWallS.toFixed(0)} s of real time for both)`,
