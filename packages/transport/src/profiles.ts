@@ -113,6 +113,12 @@ export const profileOptionsSchema = z.strictObject({
   lanLatencyMs: z.number().finite().nonnegative().default(0.25),
   /** Multiplies every WAN bandwidth: the bandwidth sweep {1/4, 1/2, 1, 2, 4}. */
   wanScale: z.number().finite().positive().default(1),
+  /**
+   * A what-if knob, not a profile: multiplies every WAN one-way latency (LAN latency is untouched), e.g.
+   * to ask what a mechanism does when the round trip is small against one clock's compute. Results that
+   * use it are not the named profile's.
+   */
+  wanLatencyScale: z.number().finite().positive().default(1),
   /** A subset of the profile's regions, in the profile's order. */
   regions: z.array(z.enum(EC2_11_REGIONS)).min(1).optional(),
   /** Also model each region's own network as a LAN link; otherwise messages within a region are not delayed. */
@@ -155,7 +161,7 @@ export function topologyProfile(name: ProfileName, options: ProfileOptions = {})
               from,
               to,
               bandwidthMbps: ec2BandwidthMbps(from, to, opts.lanMbps) * opts.wanScale,
-              latencyMs: ec2RoundTripMs(from, to) / 2,
+              latencyMs: (ec2RoundTripMs(from, to) / 2) * opts.wanLatencyScale,
             },
       );
     }

@@ -1,6 +1,7 @@
 import { ConfigError } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
 import { EmulatedNetwork } from '../src/emulated-network.js';
+import { topologyProfile } from '../src/profiles.js';
 import { parseTopology, type Topology } from '../src/topology.js';
 
 const good = (): Topology => ({
@@ -78,5 +79,33 @@ describe('topology', () => {
     const t = good();
     t.links[0]!.latencyMs = Number.NaN;
     expect(() => new EmulatedNetwork({ topology: t })).toThrow(/links\.0\.latencyMs/);
+  });
+});
+
+describe('profile what-if knobs', () => {
+  it('wanLatencyScale multiplies every WAN one-way latency and leaves bandwidth and the LAN alone', () => {
+    const base = topologyProfile('ec2-11', { withLan: true });
+    // A power of two, so the scaled latencies compare exactly.
+    const quarter = topologyProfile('ec2-11', { withLan: true, wanLatencyScale: 0.25 });
+    expect(quarter.links.map((l) => l.latencyMs)).toEqual(base.links.map((l) => l.latencyMs * 0.25));
+    expect(quarter.links.map((l) => l.bandwidthMbps)).toEqual(base.links.map((l) => l.bandwidthMbps));
+    expect(quarter.lan).toEqual(base.lan);
+    const ss = topologyProfile('ss', { wanLatencyScale: 0.01 }).links[0]!;
+    expect(ss.latencyMs).toBeCloseTo((328.1 / 2) * 0.01, 9);
+    // The lan profile has no WAN: its links keep the LAN latency whatever the scale.
+    const lan = topologyProfile('lan', { wanLatencyScale: 0.5 });
+    expect(lan.links.every((l) => l.latencyMs === 0.25)).toBe(true);
+  });
+
+  it('refuses a latency scale that is not a positive finite number, naming the field', () => {
+    for (const bad of [0, -1, Number.POSITIVE_INFINITY, Number.NaN]) {
+      try {
+        topologyProfile('ss', { wanLatencyScale: bad });
+        throw new Error(`wanLatencyScale ${bad} was accepted`);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).fields).toContain('wanLatencyScale');
+      }
+    }
   });
 });
