@@ -11,16 +11,7 @@ export {
   type ResolvedArtifact,
 } from './model-registry.js';
 export type { ModelWatch, ModelWatchOptions } from './model-registry-watch.js';
-export {
-  type NatsCluster,
-  type NatsClusterOptions,
-  type Supercluster,
-  type SuperclusterOptions,
-  startNatsCluster,
-  startSupercluster,
-  type WanLinkSpec,
-  type WanRoute,
-} from './nats-cluster.js';
+export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from './nats-cluster.js';
 export type { NatsConf, NatsConfValue } from './nats-conf.js';
 export { type NatsServer, type NatsServerOptions, startNatsServer } from './nats-server.js';
 export { NatsTransport, type NatsTransportOptions } from './nats-transport.js';
@@ -37,6 +28,13 @@ export {
   topologyProfile,
 } from './profiles.js';
 export { subjectMatches, validateSubject } from './subject.js';
+export {
+  type Supercluster,
+  type SuperclusterOptions,
+  startSupercluster,
+  type WanLinkSpec,
+  type WanRoute,
+} from './supercluster.js';
 export {
   lanLinkSchema,
   linkSchema,
