@@ -6,7 +6,8 @@ import type { Clipper } from '../clipper.js';
 import { ADMIN_GETTERS, ADMIN_ROUTES } from './admin-api.js';
 import { restPredict, restUpdate } from './clipper-rest.js';
 import { HttpError, toHttpError } from './http-error.js';
-import { openInference } from './open-inference.js';
+import { HEADER_LENGTH, splitInferBody } from './oip-binary.js';
+import { type OipReply, openInference } from './open-inference.js';
 import type { PrometheusMetrics } from './prometheus-metrics.js';
 
 export const httpFrontendSchema = z.strictObject({
@@ -88,9 +89,14 @@ async function handle(
     return;
   }
   if (parts[0] === 'v2') {
-    const reply = await openInference(clipper, method, parts.slice(1), body);
+    const headerLength = req.headers[HEADER_LENGTH];
+    const inferBody = async () => ({
+      ...splitInferBody(await readBytes(req, config.maxBodyBytes), headerLength),
+      hasHeaderLength: headerLength !== undefined,
+    });
+    const reply = await openInference(clipper, method, parts.slice(1), inferBody);
     if (!reply) throw new HttpError(notFoundOrMethod(method), `no route ${method} ${url.pathname}`);
-    return send(res, reply.status, reply.body);
+    return reply.binary ? sendBinary(res, reply) : send(res, reply.status, reply.body);
   }
   if (parts[0] === 'admin' && config.admin && parts.length === 2) {
     const route = ADMIN_ROUTES[parts[1]!];
@@ -134,8 +140,20 @@ function send(res: ServerResponse, status: number | HttpError, body?: unknown): 
   res.end(text);
 }
 
-/** Reads a JSON body, refusing one over `limit` bytes (413) or one that does not parse (400). */
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/** The binary tensor data extension's layout: the JSON header, then the binary outputs in order. */
+function sendBinary(res: ServerResponse, reply: OipReply): void {
+  const json = Buffer.from(JSON.stringify(reply.body));
+  const parts = [json, ...(reply.binary ?? [])];
+  res.writeHead(reply.status, {
+    'content-type': 'application/octet-stream',
+    [HEADER_LENGTH]: json.length,
+    'content-length': parts.reduce((n, p) => n + p.byteLength, 0),
+  });
+  res.end(Buffer.concat(parts));
+}
+
+/** Reads a body whole, refusing one over `limit` bytes (413). */
+async function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -151,7 +169,13 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     }
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  // One chunk (the common case for small bodies) is used as it is: binary tensors then view it directly.
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** Reads a JSON body, refusing one over `limit` bytes (413) or one that does not parse (400). */
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const text = (await readBytes(req, limit)).toString('utf8');
   if (text.trim().length === 0) throw new HttpError(400, 'body is empty; expected JSON');
   try {
     return JSON.parse(text);

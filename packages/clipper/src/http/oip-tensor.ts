@@ -23,6 +23,21 @@ export function oipDatatype(dtype: DType): OipDatatype {
   return TO_DATATYPE[dtype];
 }
 
+/** The geoml dtype of an OIP datatype; a 400 naming the tensor (`where`) for one geoml cannot hold. */
+export function dtypeOf(datatype: unknown, where: string): DType {
+  if (typeof datatype === 'string' && datatype in TO_DTYPE) return TO_DTYPE[datatype as OipDatatype];
+  throw new HttpError(
+    400,
+    `${where}: unsupported datatype ${JSON.stringify(datatype)} (one of ${Object.keys(TO_DTYPE).join(', ')})`,
+  );
+}
+
+export function checkShape(shape: unknown, where: string): asserts shape is number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new HttpError(400, `${where}: shape must be an array of non-negative integers`);
+  }
+}
+
 /** One tensor as JSON: OIP's `{ name, shape, datatype, data }` with row-major flat data. */
 export interface JsonTensor {
   readonly name: string;
@@ -51,16 +66,8 @@ export function flatValues(data: unknown, where: string): readonly unknown[] {
  */
 export function tensorFromJson(name: string, datatype: unknown, shape: unknown, data: unknown): Tensor {
   const where = `input '${name}'`;
-  if (typeof datatype !== 'string' || !(datatype in TO_DTYPE)) {
-    throw new HttpError(
-      400,
-      `${where}: unsupported datatype ${JSON.stringify(datatype)} (one of ${Object.keys(TO_DTYPE).join(', ')})`,
-    );
-  }
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new HttpError(400, `${where}: shape must be an array of non-negative integers`);
-  }
-  const dtype = TO_DTYPE[datatype as OipDatatype];
+  const dtype = dtypeOf(datatype, where);
+  checkShape(shape, where);
   const values = flatValues(data, where);
   const n = sizeOf(shape);
   if (values.length !== n) {

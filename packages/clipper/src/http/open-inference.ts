@@ -3,13 +3,33 @@ import { isTensor } from '../application.js';
 import type { Clipper } from '../clipper.js';
 import type { ModelVersionInfo } from '../deployments.js';
 import { HttpError } from './http-error.js';
-import { type JsonTensor, rebatch, tensorFromJson, tensorToJson, unbatch } from './oip-tensor.js';
+import {
+  BINARY_EXTENSION,
+  binarySize,
+  type InferBody,
+  sliceBinary,
+  tensorBytes,
+  tensorFromBinary,
+  wantsBinary,
+} from './oip-binary.js';
+import {
+  type JsonTensor,
+  oipDatatype,
+  rebatch,
+  tensorFromJson,
+  tensorToJson,
+  unbatch,
+} from './oip-tensor.js';
 import { signatureOf } from './signature.js';
 
-/** What the Open Inference Protocol v2 routes answer: a status and a JSON body. */
+/**
+ * What the Open Inference Protocol v2 routes answer: a status and a JSON body, followed by `binary` (the
+ * binary outputs' bytes, in output order) when the request asked for binary outputs.
+ */
 export interface OipReply {
   readonly status: number;
   readonly body: unknown;
+  readonly binary?: readonly Uint8Array[];
 }
 
 const ok = (body: unknown): OipReply => ({ status: 200, body });
@@ -19,10 +39,10 @@ export async function openInference(
   clipper: Clipper,
   method: string,
   parts: readonly string[],
-  readBody: () => Promise<unknown>,
+  readBody: () => Promise<InferBody & { hasHeaderLength: boolean }>,
 ): Promise<OipReply | undefined> {
   if (parts.length === 0 && method === 'GET') {
-    return ok({ name: 'geoml', version: '0.1.0', extensions: [] });
+    return ok({ name: 'geoml', version: '0.1.0', extensions: [BINARY_EXTENSION] });
   }
   if (parts[0] === 'health' && parts.length === 2 && method === 'GET') {
     if (parts[1] === 'live') return ok({ live: true });
@@ -48,7 +68,7 @@ export async function openInference(
     return { status: ready ? 200 : 503, body: { name: model, ready } };
   }
   if (rest.length === 1 && rest[0] === 'infer' && method === 'POST') {
-    return ok(await infer(clipper, model, info.version, await readBody()));
+    return infer(clipper, model, info.version, await readBody());
   }
   return undefined;
 }
@@ -84,23 +104,34 @@ function metadata(clipper: Clipper, model: string, v: ModelVersionInfo): unknown
   };
 }
 
-async function infer(clipper: Clipper, model: string, version: string, body: unknown): Promise<unknown> {
+async function infer(
+  clipper: Clipper,
+  model: string,
+  version: string,
+  { header: body, binary, hasHeaderLength }: InferBody & { hasHeaderLength: boolean },
+): Promise<OipReply> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'body must be a JSON object with "inputs"');
   }
-  const req = body as { id?: unknown; inputs?: unknown; outputs?: unknown };
+  const req = body as { id?: unknown; inputs?: unknown; outputs?: unknown; parameters?: unknown };
   if (!Array.isArray(req.inputs) || req.inputs.length === 0) {
     throw new HttpError(400, '"inputs" must be a non-empty array of { name, shape, datatype, data }');
   }
-  const perInput = new Map<string, Tensor[]>();
-  let batch: number | undefined;
-  for (const [i, raw] of req.inputs.entries()) {
-    const t = raw as Partial<JsonTensor> | null;
+  const inputs = req.inputs.map((raw, i) => {
+    const t = raw as (Partial<JsonTensor> & { parameters?: unknown }) | null;
     if (!t || typeof t !== 'object' || typeof t.name !== 'string' || t.name.length === 0) {
       throw new HttpError(400, `inputs[${i}] must have a "name"`);
     }
+    return { ...t, name: t.name, size: binarySize(t as { name: string }) };
+  });
+  const bytes = sliceBinary(binary, inputs, hasHeaderLength);
+  const perInput = new Map<string, Tensor[]>();
+  let batch: number | undefined;
+  for (const [i, t] of inputs.entries()) {
     if (perInput.has(t.name)) throw new HttpError(400, `input '${t.name}' appears twice`);
-    const tensor = tensorFromJson(t.name, t.datatype, t.shape, t.data);
+    const tensor = bytes[i]
+      ? tensorFromBinary(t.name, t.datatype, t.shape, bytes[i]!)
+      : tensorFromJson(t.name, t.datatype, t.shape, t.data);
     const parts = unbatch(tensor, t.name);
     if (batch !== undefined && parts.length !== batch) {
       throw new HttpError(400, `input '${t.name}' has batch size ${parts.length}, other inputs ${batch}`);
@@ -108,6 +139,11 @@ async function infer(clipper: Clipper, model: string, version: string, body: unk
     batch = parts.length;
     perInput.set(t.name, parts);
   }
+  const requested = requestedOutputs(req.outputs);
+  // Parameter errors are the client's: found before the model runs.
+  const binaryOf = (name: string) => wantsBinary(req.parameters, requested?.get(name), name);
+  for (const name of requested?.keys() ?? []) binaryOf(name);
+  if (!requested) binaryOf('');
   const queries = Array.from({ length: batch ?? 0 }, (_, b) =>
     Object.fromEntries([...perInput].map(([name, parts]) => [name, parts[b]!])),
   );
@@ -118,17 +154,43 @@ async function infer(clipper: Clipper, model: string, version: string, body: unk
   }
   const outputs = results.map((r) => r.output as Record<string, Tensor>);
   const names = Object.keys(outputs[0] ?? {}).filter((n) => isTensor(outputs[0]![n]));
-  const wanted = Array.isArray(req.outputs)
-    ? (req.outputs as { name?: unknown }[]).map((o) => String(o?.name))
-    : names;
+  const wanted = requested ? [...requested.keys()] : names;
   for (const w of wanted) {
     if (!names.includes(w))
       throw new HttpError(400, `model ${model} has no output '${w}' (${names.join(', ')})`);
   }
+  const binaryParts: Uint8Array[] = [];
+  const outs = wanted.map((name) => {
+    const t = rebatch(outputs.map((o) => o[name]!));
+    if (!binaryOf(name)) return tensorToJson(name, t);
+    const data = tensorBytes(t);
+    binaryParts.push(data);
+    const meta = { name, shape: [...t.shape], datatype: oipDatatype(t.dtype) };
+    return { ...meta, parameters: { binary_data_size: data.length } };
+  });
   return {
-    model_name: model,
-    model_version: version,
-    ...(req.id === undefined ? {} : { id: String(req.id) }),
-    outputs: wanted.map((name) => tensorToJson(name, rebatch(outputs.map((o) => o[name]!)))),
+    status: 200,
+    body: {
+      model_name: model,
+      model_version: version,
+      ...(req.id === undefined ? {} : { id: String(req.id) }),
+      outputs: outs,
+    },
+    ...(binaryParts.length > 0 ? { binary: binaryParts } : {}),
   };
+}
+
+/** The request's `outputs` by name with their parameters, or undefined when it asks for all. */
+function requestedOutputs(outputs: unknown): Map<string, unknown> | undefined {
+  if (outputs === undefined) return undefined;
+  if (!Array.isArray(outputs)) throw new HttpError(400, '"outputs" must be an array of { name }');
+  const byName = new Map<string, unknown>();
+  for (const [i, o] of outputs.entries()) {
+    const name = (o as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new HttpError(400, `outputs[${i}] must have a "name"`);
+    }
+    byName.set(name, (o as { parameters?: unknown }).parameters);
+  }
+  return byName;
 }
