@@ -37,6 +37,7 @@ export type ReplicaEvent =
   | { readonly type: 'dropped' | 'left'; readonly replica: RemoteReplica };
 
 export interface RemoteContainersOptions {
+  /** Time for heartbeats, waits and its predictors' batch timeouts. Default `systemClock`. */
   readonly clock?: Clock;
   /** Heartbeats a replica may miss before it is dropped. Default 3. */
   readonly missedHeartbeats?: number;
@@ -149,6 +150,7 @@ export class RemoteContainers implements ReplicaRouter {
       version: String(version),
       timeoutMs: this.timeoutMs,
       router: this,
+      clock: this.clock,
     });
   }
 

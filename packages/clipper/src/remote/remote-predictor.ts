@@ -1,4 +1,4 @@
-import { encodeTensorMap, type Predictor, type Tensor } from '@geoml/core';
+import { type Clock, encodeTensorMap, type Predictor, systemClock, type Tensor } from '@geoml/core';
 import { type Transport, TransportError } from '@geoml/transport';
 import { ContainerError, type ContainerErrorCode } from '../errors.js';
 import { stackBatch, unstackBatch } from '../stack.js';
@@ -27,6 +27,11 @@ export interface RemotePredictorOptions {
    * batches go to the model version's queue group and NATS picks a replica.
    */
   readonly router?: ReplicaRouter;
+  /**
+   * Time for `timeoutMs` (default `systemClock`). The transport's own request timer is set to the same
+   * bound in the transport's time, only so an abandoned request does not linger there.
+   */
+  readonly clock?: Clock;
 }
 
 /** What a container's `geoml-error` code means to the scheduler. */
@@ -51,6 +56,7 @@ export class RemotePredictor implements Predictor<Query, Query> {
   readonly version: string;
   private readonly timeoutMs: number;
   private readonly router: ReplicaRouter | undefined;
+  private readonly clock: Clock;
   private disposed = false;
 
   constructor(
@@ -62,6 +68,7 @@ export class RemotePredictor implements Predictor<Query, Query> {
     this.timeoutMs = options.timeoutMs ?? 5000;
     if (!(this.timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, got ${this.timeoutMs}`);
     this.router = options.router;
+    this.clock = options.clock ?? systemClock;
   }
 
   async predict(inputs: readonly Query[]): Promise<Query[]> {
@@ -99,16 +106,11 @@ export class RemotePredictor implements Predictor<Query, Query> {
     const where = lease ? `replica ${lease.replica} of ${this.label()}` : `${this.label()} (any replica)`;
     let reply: Awaited<typeof request>;
     try {
-      // A replica that stops heartbeating will never answer: fail now so the batch is retried elsewhere.
-      reply = await (lease ? raceDrop(request, lease, where) : request);
+      reply = await this.answerOf(request, lease, where);
     } catch (err) {
       if (err instanceof ContainerError) throw err;
       const code = err instanceof TransportError ? err.code : undefined;
-      if (code === 'TIMEOUT') {
-        throw new ContainerError('TIMEOUT', `${where} gave no answer within ${this.timeoutMs} ms`, {
-          cause: err,
-        });
-      }
+      if (code === 'TIMEOUT') throw this.timedOut(where, err);
       if (code === 'TOO_LARGE') {
         // BAD_INPUT makes the scheduler rerun each query alone: smaller requests that may fit.
         throw new ContainerError(
@@ -150,26 +152,44 @@ export class RemotePredictor implements Predictor<Query, Query> {
     return unstackBatch(decodeBatch(reply.data, size, 'reply'), size);
   }
 
+  /**
+   * The reply to `request`; `TIMEOUT` once `timeoutMs` of the clock has passed; with a lease, `CRASHED` as
+   * soon as the replica is dropped (it will never answer: the batch is retried elsewhere at once). Leaves
+   * no timer, no listener and no promise to reject unobserved.
+   */
+  private answerOf<T>(request: Promise<T>, lease: ReplicaLease | undefined, where: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = new AbortController();
+      let unwatch = () => {};
+      const settle = (end: () => void) => {
+        timer.abort();
+        unwatch();
+        end();
+      };
+      this.clock.sleep(this.timeoutMs, timer.signal).then(
+        () => settle(() => reject(this.timedOut(where))),
+        () => {},
+      );
+      if (lease) {
+        unwatch = lease.onGone(() =>
+          settle(() =>
+            reject(new ContainerError('CRASHED', `${where} stopped heartbeating and was dropped mid-batch`)),
+          ),
+        );
+      }
+      request.then(
+        (value) => settle(() => resolve(value)),
+        (err) => settle(() => reject(err)),
+      );
+    });
+  }
+
+  private timedOut(where: string, cause?: unknown): ContainerError {
+    const message = `${where} gave no answer within ${this.timeoutMs} ms`;
+    return new ContainerError('TIMEOUT', message, cause === undefined ? undefined : { cause });
+  }
+
   private label(): string {
     return `model ${this.model}:${this.version}`;
   }
-}
-
-/** `request`, or `CRASHED` as soon as the replica is gone; leaves no promise to reject unobserved. */
-function raceDrop<T>(request: Promise<T>, lease: ReplicaLease, where: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const stop = lease.onGone(() =>
-      reject(new ContainerError('CRASHED', `${where} stopped heartbeating and was dropped mid-batch`)),
-    );
-    request.then(
-      (value) => {
-        stop();
-        resolve(value);
-      },
-      (err) => {
-        stop();
-        reject(err);
-      },
-    );
-  });
 }

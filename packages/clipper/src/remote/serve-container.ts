@@ -45,6 +45,7 @@ export interface ServeContainerOptions {
   /** Replica id (a subject token); default a random UUID. */
   readonly replica?: string;
   readonly maxBatchSize?: number;
+  /** Time for the heartbeats. Default `systemClock`. */
   readonly clock?: Clock;
 }
 
