@@ -1,10 +1,10 @@
-import { type Clock, ConfigError, type Predictor, parseConfig, systemClock } from '@geoml/core';
+import { type Clock, type Predictor, parseConfig, systemClock } from '@geoml/core';
 import { type Application, type ApplicationInput, applicationSchema, checkInput } from './application.js';
+import { Applications } from './applications.js';
 import {
   type ClipperConfig,
   type ClipperConfigInput,
   clipperConfigSchema,
-  type InputType,
   type ModelDeploymentInput,
   modelDeploymentSchema,
 } from './config.js';
@@ -15,24 +15,18 @@ import {
   type PredictorFactory,
   versionInfo,
 } from './deployments.js';
-import { emit, type ServingMetrics } from './metrics.js';
-import { type CacheLookup, type CacheStats, PredictionCache } from './prediction-cache.js';
-import {
-  type DefaultReason,
-  failure,
-  NO_MODEL_EXPLANATION,
-  type PredictionResult,
-  SLO_EXPLANATION,
-  type TaskOutcome,
-} from './query.js';
-import type { ModelVersionScheduler } from './scheduler.js';
+import { FeedbackLog, type FeedbackRecord } from './feedback-log.js';
+import type { ServingMetrics } from './metrics.js';
+import { ModelAbstraction, noServingVersion, requestedDeadline } from './model-abstraction.js';
+import { type CacheStats, PredictionCache } from './prediction-cache.js';
+import { failure, NO_MODEL_EXPLANATION, type PredictionResult } from './query.js';
 import {
   DEFAULT_POLICY,
   type ModelAnswer,
   ModelSelection,
   type ModelSelectionOptions,
-  type SelectionUpdate,
 } from './selection/model-selection.js';
+import { SelectionDispatch } from './selection/selection-dispatch.js';
 import { ServingError } from './serving-error.js';
 
 /** `deployModel` options: the model deployment config without the name and version given apart. */
@@ -62,16 +56,6 @@ export interface ClipperOptions extends ClipperConfigInput {
   readonly selection?: ModelSelection | ModelSelectionOptions;
 }
 
-/** Feedback received by `update`, kept (bounded) for the selection layer. */
-export interface FeedbackRecord {
-  readonly app: string;
-  readonly feedback: unknown;
-  /** Clock ms. */
-  readonly receivedAt: number;
-  /** What the feedback did to the application's selection state (not for the `default` policy). */
-  readonly selection?: SelectionUpdate;
-}
-
 /**
  * The serving core, in process: applications, model versions with their replicas, queues, batch
  * controllers and the prediction cache. Every frontend (Clipper REST, Open Inference Protocol, admin) is a
@@ -87,11 +71,12 @@ export class Clipper {
   readonly config: ClipperConfig;
   /** The model-selection layer: policies, their shared state, the decision log. */
   readonly selection: ModelSelection;
-  private readonly metrics: ServingMetrics | undefined;
   private readonly cache: PredictionCache;
-  private readonly apps = new Map<string, Application>();
-  private readonly feedbackLog = new Map<string, FeedbackRecord[]>();
+  private readonly apps: Applications;
+  private readonly feedbackLog: FeedbackLog;
   private readonly models: Deployments;
+  private readonly layer: ModelAbstraction;
+  private readonly dispatch: SelectionDispatch;
   private nextQueryId = 0;
   private closing: Promise<void> | undefined;
 
@@ -100,9 +85,14 @@ export class Clipper {
     this.config = parseConfig(clipperConfigSchema, config, 'clipper options');
     this.clock = clock ?? systemClock;
     this.selection = selection instanceof ModelSelection ? selection : new ModelSelection(selection);
-    this.metrics = metrics;
     this.cache = new PredictionCache(this.config.cache);
+    this.feedbackLog = new FeedbackLog(this.config.feedbackLimit);
     this.models = new Deployments({ clock: this.clock, metrics, closeGraceMs: this.config.closeGraceMs });
+    this.apps = new Applications(this.models);
+    this.layer = new ModelAbstraction(this.clock, this.cache, metrics);
+    this.dispatch = new SelectionDispatch(this.selection, this.clock, (m, input, deadline, now) =>
+      this.askModel(m, input, deadline, now),
+    );
   }
 
   /** True once `close` was called. */
@@ -116,48 +106,32 @@ export class Clipper {
   registerApplication(input: ApplicationInput): Application {
     this.assertOpen();
     const app = parseConfig(applicationSchema, input, 'application');
-    if (this.apps.has(app.name)) {
-      throw new ServingError('ALREADY_EXISTS', `application ${app.name} is already registered`);
-    }
-    for (const model of app.linkedModels) this.checkLink(app, model);
     this.selection.checkApplication(app);
-    const frozen = freezeApp({ ...app, linkedModels: [...new Set(app.linkedModels)] });
-    this.apps.set(app.name, frozen);
-    this.feedbackLog.set(app.name, []);
-    return frozen;
+    const added = this.apps.add(app);
+    this.feedbackLog.open(app.name);
+    return added;
   }
 
   getApplication(name: string): Application {
-    const app = this.apps.get(name);
-    if (!app) throw new ServingError('UNKNOWN_APPLICATION', `no application named ${JSON.stringify(name)}`);
-    return app;
+    return this.apps.get(name);
   }
 
   listApplications(): Application[] {
-    return [...this.apps.values()];
+    return this.apps.list();
   }
 
   deleteApplication(name: string): void {
-    this.getApplication(name);
     this.apps.delete(name);
     this.feedbackLog.delete(name);
   }
 
   /** Links a deployed model to an application; its queries then go to the model's serving version. */
   linkModel(appName: string, model: string): Application {
-    const app = this.getApplication(appName);
-    this.checkLink(app, model);
-    if (app.linkedModels.includes(model)) return app;
-    const linked = freezeApp({ ...app, linkedModels: [...app.linkedModels, model] });
-    this.apps.set(appName, linked);
-    return linked;
+    return this.apps.link(appName, model);
   }
 
   unlinkModel(appName: string, model: string): Application {
-    const app = this.getApplication(appName);
-    const unlinked = freezeApp({ ...app, linkedModels: app.linkedModels.filter((m) => m !== model) });
-    this.apps.set(appName, unlinked);
-    return unlinked;
+    return this.apps.unlink(appName, model);
   }
 
   // ---------------------------------------------------------------- models
@@ -179,11 +153,7 @@ export class Clipper {
       { ...options, name, version: String(version), replicas: count },
       `model deployment ${name}:${version}`,
     );
-    for (const app of this.apps.values()) {
-      if (app.linkedModels.includes(deployment.name)) {
-        checkTypes(app, deployment.name, deployment.version, deployment.inputType);
-      }
-    }
+    this.apps.checkVersion(deployment.name, deployment.version, deployment.inputType);
     const scheduler = await this.models.deploy(deployment, replicas, () => this.closed);
     return versionInfo(scheduler, this.models.find(deployment.name) === scheduler, this.closed);
   }
@@ -264,23 +234,20 @@ export class Clipper {
     const app = this.getApplication(appName);
     checkInput(app.inputType, input, `application ${app.name}`);
     const deadline = Math.min(
-      this.deadlineOf(options, start) ?? Number.POSITIVE_INFINITY,
+      requestedDeadline(options, start) ?? Number.POSITIVE_INFINITY,
       start + app.latencySloMs,
     );
     const queryId = this.nextQueryId++;
     // Selection: Clipper's DefaultOutputSelectionPolicy, the first linked model. Bandits replace this.
     const model = app.linkedModels[0];
     if (model === undefined) {
-      return this.finish(queryId, app.name, start, app.defaultOutput, undefined, undefined, {
+      return this.layer.finish(queryId, app.name, start, app.defaultOutput, undefined, undefined, {
         outcome: failure('no-model', NO_MODEL_EXPLANATION),
       });
     }
     if (app.selectionPolicy !== DEFAULT_POLICY) {
-      const timing = { clock: this.clock, start, deadline };
-      const chosen = await this.selection.predict(app, input, queryId, timing, options, (m) =>
-        this.askModel(m, input, deadline, start),
-      );
-      const result = this.finish<O>(
+      const chosen = await this.dispatch.predict(app, input, queryId, start, deadline, options);
+      const result = this.layer.finish<O>(
         queryId,
         app.name,
         start,
@@ -293,12 +260,18 @@ export class Clipper {
     }
     const scheduler = this.models.find(model);
     if (!scheduler) {
-      return this.finish(queryId, app.name, start, app.defaultOutput, model, undefined, {
-        outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`),
-      });
+      return this.layer.finish(
+        queryId,
+        app.name,
+        start,
+        app.defaultOutput,
+        model,
+        undefined,
+        noServingVersion(model),
+      );
     }
-    const answer = await this.ask(scheduler, input, deadline, start);
-    return this.finish(queryId, app.name, start, app.defaultOutput, model, scheduler.version, answer);
+    const answer = await this.layer.ask(scheduler, input, deadline, start);
+    return this.layer.finish(queryId, app.name, start, app.defaultOutput, model, scheduler.version, answer);
   }
 
   /**
@@ -319,10 +292,10 @@ export class Clipper {
     );
     const { inputType } = scheduler.deployment;
     if (inputType) checkInput(inputType, input, `model ${name}`);
-    const deadline = this.deadlineOf(options, start) ?? start + this.config.modelTimeoutMs;
+    const deadline = requestedDeadline(options, start) ?? start + this.config.modelTimeoutMs;
     const queryId = this.nextQueryId++;
-    const answer = await this.ask(scheduler, input, deadline, start);
-    return this.finish(queryId, undefined, start, null, name, scheduler.version, answer);
+    const answer = await this.layer.ask(scheduler, input, deadline, start);
+    return this.layer.finish(queryId, undefined, start, null, name, scheduler.version, answer);
   }
 
   /**
@@ -339,15 +312,10 @@ export class Clipper {
     const parsed =
       app.selectionPolicy === DEFAULT_POLICY ? undefined : this.selection.parseFeedback(app, feedback);
     const record: FeedbackRecord = Object.freeze({ app: app.name, feedback, receivedAt: this.clock.now() });
-    const log = this.feedbackLog.get(app.name)!;
-    log.push(record);
-    if (log.length > this.config.feedbackLimit) log.splice(0, log.length - this.config.feedbackLimit);
+    this.feedbackLog.add(record);
     if (!parsed) return Promise.resolve(record);
-    const applied = this.selection
-      .observe(app, parsed, (m, input) => {
-        const now = this.clock.now();
-        return this.askModel(m, input, now + app.latencySloMs, now);
-      })
+    const applied = this.dispatch
+      .observe(app, parsed)
       .then((selection) => Object.freeze({ ...record, selection }));
     // A caller that does not wait (fire-and-forget feedback) must not crash the process on a store error.
     applied.catch(() => undefined);
@@ -357,7 +325,7 @@ export class Clipper {
   /** Feedback recorded for an application, oldest first (at most `feedbackLimit`). */
   feedback(appName: string): readonly FeedbackRecord[] {
     this.getApplication(appName);
-    return [...this.feedbackLog.get(appName)!];
+    return this.feedbackLog.list(appName);
   }
 
   cacheStats(): CacheStats {
@@ -378,134 +346,11 @@ export class Clipper {
 
   // ---------------------------------------------------------------- internals
 
-  /** Runs a query through the cache (when on) and the version's queue, bounded by its deadline. */
-  private async ask(
-    scheduler: ModelVersionScheduler,
-    input: unknown,
-    deadline: number,
-    now: number,
-  ): Promise<{ outcome: TaskOutcome; cached?: CacheLookup }> {
-    if (!scheduler.deployment.cache) {
-      return { outcome: await this.withinDeadline(scheduler.submit(input, deadline), deadline) };
-    }
-    let key: string;
-    try {
-      key = this.cache.key(scheduler.name, scheduler.version, input);
-    } catch (cause) {
-      throw new ServingError('INVALID_INPUT', `input cannot be hashed: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
-    const execute = () => scheduler.submit(input, deadline);
-    const first = this.cache.fetch(key, now, deadline, execute);
-    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: first.lookup });
-    if (first.lookup === 'hit') return { outcome: await first.outcome, cached: 'hit' };
-    const outcome = await this.withinDeadline(first.outcome, deadline);
-    // A query that joined another's execution shares its fate, but not its deadline: if that execution
-    // was refused or expired while this query still has time, it tries once on its own.
-    if (first.lookup !== 'coalesced' || outcome.ok || !RETRY_ALONE.has(outcome.reason)) {
-      return { outcome, cached: first.lookup };
-    }
-    const later = this.clock.now();
-    if (later >= deadline) return { outcome, cached: first.lookup };
-    const second = this.cache.fetch(key, later, deadline, execute);
-    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: second.lookup });
-    if (second.lookup === 'hit') return { outcome: await second.outcome, cached: 'hit' };
-    return { outcome: await this.withinDeadline(second.outcome, deadline), cached: second.lookup };
-  }
-
   /** Asks a model's serving version (for the selection layer). */
   private async askModel(model: string, input: unknown, deadline: number, now: number): Promise<ModelAnswer> {
     const scheduler = this.models.find(model);
-    if (!scheduler) {
-      return {
-        outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`),
-      };
-    }
-    return { ...(await this.ask(scheduler, input, deadline, now)), version: scheduler.version };
-  }
-
-  /** The work's outcome, or the SLO default if the deadline comes first. */
-  private async withinDeadline(work: Promise<TaskOutcome>, deadline: number): Promise<TaskOutcome> {
-    const stop = new AbortController();
-    const timeout = this.clock.sleep(deadline - this.clock.now(), stop.signal).then(
-      () => SLO_MISSED,
-      () => SLO_MISSED,
-    );
-    try {
-      const outcome = await Promise.race([work, timeout]);
-      // A busy event loop can run the SLO timer after an answer that came too late: the SLO still holds
-      // (the late output is cached all the same, for the next identical query).
-      return outcome.ok && this.clock.now() > deadline ? SLO_MISSED : outcome;
-    } finally {
-      stop.abort();
-    }
-  }
-
-  private finish<O>(
-    queryId: number,
-    app: string | undefined,
-    start: number,
-    defaultOutput: unknown,
-    model: string | undefined,
-    version: string | undefined,
-    answer: { outcome: TaskOutcome; cached?: CacheLookup },
-  ): PredictionResult<O> {
-    const { outcome, cached } = answer;
-    const latencyMs = this.clock.now() - start;
-    const reason: DefaultReason | undefined = outcome.ok ? undefined : outcome.reason;
-    emit(this.metrics, 'prediction', { app, model, version, latencyMs, default: !outcome.ok, reason });
-    const result: {
-      -readonly [K in keyof PredictionResult<O>]: PredictionResult<O>[K];
-    } = {
-      queryId,
-      output: (outcome.ok ? outcome.output : defaultOutput) as O,
-      default: !outcome.ok,
-      latencyMs,
-    };
-    if (!outcome.ok) {
-      result.defaultExplanation = outcome.explanation;
-      result.defaultReason = outcome.reason;
-    }
-    if (model !== undefined) result.model = model;
-    if (version !== undefined) result.version = version;
-    if (outcome.ok && (cached === 'hit' || cached === 'coalesced')) result.cached = cached;
-    return result;
-  }
-
-  /** The absolute deadline asked for, if any; refuses a non-finite or non-positive one. */
-  private deadlineOf(options: PredictOptions, now: number): number | undefined {
-    let deadline: number | undefined;
-    if (options.timeoutMs !== undefined) {
-      if (
-        typeof options.timeoutMs !== 'number' ||
-        !(options.timeoutMs > 0) ||
-        !Number.isFinite(options.timeoutMs)
-      ) {
-        throw new ServingError(
-          'INVALID_INPUT',
-          `timeoutMs must be a positive number of ms, got ${options.timeoutMs}`,
-        );
-      }
-      deadline = now + options.timeoutMs;
-    }
-    if (options.deadline !== undefined) {
-      if (typeof options.deadline !== 'number' || !Number.isFinite(options.deadline)) {
-        throw new ServingError(
-          'INVALID_INPUT',
-          `deadline must be a finite clock time in ms, got ${options.deadline}`,
-        );
-      }
-      deadline = Math.min(deadline ?? Number.POSITIVE_INFINITY, options.deadline);
-    }
-    return deadline;
-  }
-
-  private checkLink(app: Application, model: string): void {
-    if (!this.models.has(model)) {
-      throw new ServingError('UNKNOWN_MODEL', `no model named ${JSON.stringify(model)} is deployed`);
-    }
-    for (const s of this.models.versionsOf(model)) checkTypes(app, model, s.version, s.deployment.inputType);
+    if (!scheduler) return noServingVersion(model);
+    return { ...(await this.layer.ask(scheduler, input, deadline, now)), version: scheduler.version };
   }
 
   private assertOpen(): void {
@@ -513,29 +358,4 @@ export class Clipper {
   }
 }
 
-/** Refuses a link between an application and a model version that takes another kind of input. */
-function checkTypes(
-  app: Application,
-  model: string,
-  version: string,
-  inputType: InputType | undefined,
-): void {
-  if (inputType && inputType !== app.inputType) {
-    throw new ConfigError(
-      `invalid model link: inputType: model ${model}:${version} takes ${inputType}, ` +
-        `application ${app.name} sends ${app.inputType}`,
-      ['inputType'],
-    );
-  }
-}
-
-const SLO_MISSED = failure('slo', SLO_EXPLANATION);
-
 const replicaCountSchema = modelDeploymentSchema.pick({ replicas: true }).required();
-
-/** Failures of a shared execution that say nothing about a joined query with a later deadline. */
-const RETRY_ALONE: ReadonlySet<DefaultReason> = new Set(['admission', 'queue-full', 'expired']);
-
-function freezeApp(app: Application): Application {
-  return Object.freeze({ ...app, linkedModels: Object.freeze([...app.linkedModels]) as string[] });
-}

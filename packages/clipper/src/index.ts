@@ -25,7 +25,6 @@ export {
   Clipper,
   type ClipperOptions,
   type DeployOptions,
-  type FeedbackRecord,
   type PredictModelOptions,
   type PredictOptions,
 } from './clipper.js';
@@ -50,6 +49,7 @@ export {
 export { DelayedBatchingController } from './delayed-batching.js';
 export type { ModelInfo, ModelVersionInfo, PredictorFactory } from './deployments.js';
 export { ContainerError, type ContainerErrorCode } from './errors.js';
+export type { FeedbackRecord } from './feedback-log.js';
 export {
   type BatchFunction,
   FunctionPredictor,

@@ -1,0 +1,161 @@
+import type { Clock } from '@geoml/core';
+import { emit, type ServingMetrics } from './metrics.js';
+import type { CacheLookup, PredictionCache } from './prediction-cache.js';
+import {
+  type DefaultReason,
+  failure,
+  NO_MODEL_EXPLANATION,
+  type PredictionResult,
+  SLO_EXPLANATION,
+  type TaskOutcome,
+} from './query.js';
+import type { ModelVersionScheduler } from './scheduler.js';
+import { ServingError } from './serving-error.js';
+
+/** A model version's answer to one query, and how the cache served it. */
+export interface Answer {
+  readonly outcome: TaskOutcome;
+  readonly cached?: CacheLookup;
+}
+
+/**
+ * Clipper's model abstraction layer as one query sees it: the prediction cache in front of a model
+ * version's queue (and its batching replicas), bounded by the query's deadline, and the answer turned into
+ * a `PredictionResult` with the application's default output when the model gave none.
+ */
+export class ModelAbstraction {
+  constructor(
+    private readonly clock: Clock,
+    private readonly cache: PredictionCache,
+    private readonly metrics: ServingMetrics | undefined,
+  ) {}
+
+  /** Runs a query through the cache (when on) and the version's queue, bounded by its deadline. */
+  async ask(
+    scheduler: ModelVersionScheduler,
+    input: unknown,
+    deadline: number,
+    now: number,
+  ): Promise<Answer> {
+    if (!scheduler.deployment.cache) {
+      return { outcome: await this.withinDeadline(scheduler.submit(input, deadline), deadline) };
+    }
+    let key: string;
+    try {
+      key = this.cache.key(scheduler.name, scheduler.version, input);
+    } catch (cause) {
+      throw new ServingError('INVALID_INPUT', `input cannot be hashed: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    const execute = () => scheduler.submit(input, deadline);
+    const first = this.cache.fetch(key, now, deadline, execute);
+    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: first.lookup });
+    if (first.lookup === 'hit') return { outcome: await first.outcome, cached: 'hit' };
+    const outcome = await this.withinDeadline(first.outcome, deadline);
+    // A query that joined another's execution shares its fate, but not its deadline: if that execution
+    // was refused or expired while this query still has time, it tries once on its own.
+    if (first.lookup !== 'coalesced' || outcome.ok || !RETRY_ALONE.has(outcome.reason)) {
+      return { outcome, cached: first.lookup };
+    }
+    const later = this.clock.now();
+    if (later >= deadline) return { outcome, cached: first.lookup };
+    const second = this.cache.fetch(key, later, deadline, execute);
+    emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: second.lookup });
+    if (second.lookup === 'hit') return { outcome: await second.outcome, cached: 'hit' };
+    return { outcome: await this.withinDeadline(second.outcome, deadline), cached: second.lookup };
+  }
+
+  /** The work's outcome, or the SLO default if the deadline comes first. */
+  private async withinDeadline(work: Promise<TaskOutcome>, deadline: number): Promise<TaskOutcome> {
+    const stop = new AbortController();
+    const timeout = this.clock.sleep(deadline - this.clock.now(), stop.signal).then(
+      () => SLO_MISSED,
+      () => SLO_MISSED,
+    );
+    try {
+      const outcome = await Promise.race([work, timeout]);
+      // A busy event loop can run the SLO timer after an answer that came too late: the SLO still holds
+      // (the late output is cached all the same, for the next identical query).
+      return outcome.ok && this.clock.now() > deadline ? SLO_MISSED : outcome;
+    } finally {
+      stop.abort();
+    }
+  }
+
+  /** The result of a query: the model's output, or `defaultOutput` with the reason it was returned. */
+  finish<O>(
+    queryId: number,
+    app: string | undefined,
+    start: number,
+    defaultOutput: unknown,
+    model: string | undefined,
+    version: string | undefined,
+    answer: Answer,
+  ): PredictionResult<O> {
+    const { outcome, cached } = answer;
+    const latencyMs = this.clock.now() - start;
+    const reason: DefaultReason | undefined = outcome.ok ? undefined : outcome.reason;
+    emit(this.metrics, 'prediction', { app, model, version, latencyMs, default: !outcome.ok, reason });
+    const result: {
+      -readonly [K in keyof PredictionResult<O>]: PredictionResult<O>[K];
+    } = {
+      queryId,
+      output: (outcome.ok ? outcome.output : defaultOutput) as O,
+      default: !outcome.ok,
+      latencyMs,
+    };
+    if (!outcome.ok) {
+      result.defaultExplanation = outcome.explanation;
+      result.defaultReason = outcome.reason;
+    }
+    if (model !== undefined) result.model = model;
+    if (version !== undefined) result.version = version;
+    if (outcome.ok && (cached === 'hit' || cached === 'coalesced')) result.cached = cached;
+    return result;
+  }
+}
+
+/** The answer for a model with no serving version. */
+export function noServingVersion(model: string): Answer {
+  return { outcome: failure('no-model', `${NO_MODEL_EXPLANATION}: model ${model} has no serving version`) };
+}
+
+/**
+ * The absolute deadline a query asks for (`deadline`, `timeoutMs` relative to `now`; the earlier wins),
+ * if any; refuses a non-finite or non-positive one.
+ */
+export function requestedDeadline(
+  options: { readonly deadline?: number; readonly timeoutMs?: number },
+  now: number,
+): number | undefined {
+  let deadline: number | undefined;
+  if (options.timeoutMs !== undefined) {
+    if (
+      typeof options.timeoutMs !== 'number' ||
+      !(options.timeoutMs > 0) ||
+      !Number.isFinite(options.timeoutMs)
+    ) {
+      throw new ServingError(
+        'INVALID_INPUT',
+        `timeoutMs must be a positive number of ms, got ${options.timeoutMs}`,
+      );
+    }
+    deadline = now + options.timeoutMs;
+  }
+  if (options.deadline !== undefined) {
+    if (typeof options.deadline !== 'number' || !Number.isFinite(options.deadline)) {
+      throw new ServingError(
+        'INVALID_INPUT',
+        `deadline must be a finite clock time in ms, got ${options.deadline}`,
+      );
+    }
+    deadline = Math.min(deadline ?? Number.POSITIVE_INFINITY, options.deadline);
+  }
+  return deadline;
+}
+
+const SLO_MISSED = failure('slo', SLO_EXPLANATION);
+
+/** Failures of a shared execution that say nothing about a joined query with a later deadline. */
+const RETRY_ALONE: ReadonlySet<DefaultReason> = new Set(['admission', 'queue-full', 'expired']);
