@@ -23,6 +23,23 @@ export function encodeIndices(indices: Uint32Array): Uint8Array {
   return out.slice(0, at);
 }
 
+/** Bytes `encodeIndices(indices)` would take (sorted ascending), without encoding them. */
+export function indexBytes(indices: ArrayLike<number>): number {
+  let n = 0;
+  let prev = 0;
+  for (let j = 0; j < indices.length; j++) {
+    const i = indices[j] as number;
+    let d = j === 0 ? i : i - prev;
+    prev = i;
+    n++;
+    while (d >= 0x80) {
+      n++;
+      d >>>= 7;
+    }
+  }
+  return n;
+}
+
 /** Decodes `count` indexes, each below `limit`; `GaiaError` `PROTOCOL` on malformed bytes. */
 export function decodeIndices(bytes: Uint8Array, count: number, limit: number): Uint32Array {
   const out = new Uint32Array(count);

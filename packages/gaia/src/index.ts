@@ -51,6 +51,7 @@ export {
   type TrainResult,
   train,
 } from './trainer.js';
+export { chooseLayout, type LayoutCounts, type UpdateLayout } from './update-coding.js';
 export { Worker } from './worker.js';
 export {
   type DataShard,

@@ -1,14 +1,14 @@
-import { type Clock, type SparseTensor, tensor, type UpdateMap } from '@geoml/core';
+import { type Clock, tensor } from '@geoml/core';
 import type { Msg, Subscription, Transport } from '@geoml/transport';
 import { GaiaError } from './errors.js';
-import { decodeIndices, encodeIndices } from './index-coding.js';
 import type { LinkMeter } from './link-meter.js';
 import { listen } from './listen.js';
 import { MirrorClock } from './mirror-clock.js';
-import type { Delta, ParameterShard, SparseDelta } from './parameter-shard.js';
+import type { Delta, ParameterShard } from './parameter-shard.js';
 import { LinkBacklog, SelectiveBarrier } from './selective-barrier.js';
 import { SignificanceFilter, type SignificanceFilterOptions } from './significance-filter.js';
 import { ThresholdController, type ThresholdControllerOptions } from './threshold-controller.js';
+import { decodeShipped, encodeShipped, type LayoutCounts, noLayouts } from './update-coding.js';
 import { decodeMessage, encodeMessage } from './wire.js';
 
 export interface MirrorOptions {
@@ -58,6 +58,8 @@ export class Mirror {
   readonly controller: ThresholdController | undefined;
   /** Mirrored messages rejected (NaN/Inf or malformed). */
   rejected = 0;
+  /** Messages shipped in each wire layout. */
+  readonly layouts: LayoutCounts = noLayouts();
   private seq = 0;
   private readonly backlog = new Map<string, LinkBacklog>();
   private readonly received = new Map<string, number>();
@@ -127,22 +129,8 @@ export class Mirror {
         t,
         ...(out.int8 ? { scale: out.int8.scale } : {}),
       };
-      // Gaia's (index, value) pairs; int8 mode also codes the indexes compactly (delta varints).
-      const payload: UpdateMap = new Map();
-      if (out.int8) {
-        const x = encodeIndices(out.indices);
-        payload.set('q', tensor('int8', [out.int8.q.length], out.int8.q));
-        payload.set('x', tensor('uint8', [x.length], x));
-      } else {
-        const u: SparseTensor = {
-          dtype: 'float32',
-          shape: [this.shard.size],
-          indices: out.indices,
-          values: out.values,
-        };
-        payload.set('u', u);
-      }
-      const data = encodeMessage(meta, payload);
+      this.layouts[out.layout]++;
+      const data = encodeMessage(meta, encodeShipped(out, this.shard.size));
       for (const p of this.options.peers) {
         const link = this.backlog.get(p) as LinkBacklog;
         if (this.options.barrier && link.congested) {
@@ -183,26 +171,10 @@ export class Mirror {
     this.received.set(meta.from, Math.max(meta.seq, this.received.get(meta.from) as number));
     try {
       // Mirrored entries were counted where they arose; they do not feed this region's filter.
-      this.shard.apply(this.decodeData(meta, tensors), false);
+      this.shard.apply(decodeShipped(tensors, this.shard.size, meta.scale), false);
     } finally {
       this.barrier.release(meta.from, meta.seq);
     }
-  }
-
-  private decodeData(meta: DataMeta, tensors: UpdateMap): SparseDelta {
-    const u = tensors.get('u');
-    if (u && 'indices' in u && u.dtype === 'float32')
-      return { indices: u.indices, values: u.values as Float32Array };
-    const q = tensors.get('q');
-    const x = tensors.get('x');
-    if (!q || !x || 'indices' in q || 'indices' in x || q.dtype !== 'int8' || x.dtype !== 'uint8') {
-      throw new GaiaError('PROTOCOL', 'bad mirror update');
-    }
-    const scale = meta.scale ?? Number.NaN;
-    return {
-      indices: decodeIndices(x.data as Uint8Array, q.data.length, this.shard.size),
-      values: Float32Array.from(q.data as Int8Array, (v) => v * scale),
-    };
   }
 
   private onClock(msg: Msg): void {

@@ -1,4 +1,6 @@
+import { indexBytes } from './index-coding.js';
 import type { Delta } from './parameter-shard.js';
+import { chooseLayout, type ShippedUpdate } from './update-coding.js';
 
 /** How shipped values are encoded: plain float32, or int8 with one scale per message. */
 export type UpdateEncoding = 'float32' | 'int8';
@@ -13,14 +15,11 @@ export interface SignificanceFilterOptions {
   readonly encoding?: UpdateEncoding;
 }
 
-/** Updates that became significant: shard-local `indices` and the values the receivers must add. */
-export interface SignificantUpdates {
-  readonly indices: Uint32Array;
-  /** What receivers add (for int8: exactly `q * scale`). */
-  readonly values: Float32Array;
-  /** The int8 form of `values`, when the filter quantizes. */
-  readonly int8?: { readonly q: Int8Array; readonly scale: number };
-}
+/**
+ * Updates that became significant: sorted shard-local `indices`, the `values` receivers must add (for
+ * int8: exactly `q * scale`), the int8 codes when the filter quantizes, and the wire layout chosen.
+ */
+export type SignificantUpdates = ShippedUpdate;
 
 export interface SignificanceFilterStats {
   /** Non-zero local update entries that went into the accumulator. */
@@ -78,7 +77,9 @@ export class SignificanceFilter {
 
   /**
    * Takes the entries significant against the current values `weights` at clock `t` (threshold
-   * `τ_t + raise`, `raise >= 0` from a bandwidth controller) and resets their accumulators.
+   * `τ_t + raise`, `raise >= 0` from a bandwidth controller) and resets their accumulators. When the
+   * significant entries are so many that a dense message is no larger, the whole accumulator goes
+   * (layout `dense`): the same bytes carry the residue too.
    */
   take(weights: Float32Array, t: number, raise = 0): SignificantUpdates {
     const tau = this.threshold(t) + Math.max(0, raise);
@@ -90,10 +91,31 @@ export class SignificanceFilter {
       const w = weights[i] as number;
       if (w === 0 || Math.abs(ai / w) > tau) picked.push(i);
     }
-    return this.encoding === 'int8' ? this.takeInt8(picked) : this.takeFloat(picked);
+    return this.takeEntries(picked);
   }
 
-  private takeFloat(picked: number[]): SignificantUpdates {
+  /** Takes every non-zero accumulated entry, whatever its significance (a flush). */
+  takeAll(): SignificantUpdates {
+    const picked: number[] = [];
+    for (let i = 0; i < this.accumulator.length; i++) if (this.accumulator[i] !== 0) picked.push(i);
+    return this.takeEntries(picked);
+  }
+
+  private takeEntries(chosen: number[]): SignificantUpdates {
+    let picked = chosen;
+    const a = this.accumulator;
+    const valueBytes = this.encoding === 'int8' ? 1 : 4;
+    const layout =
+      picked.length === 0 ? 'sparse' : chooseLayout(picked.length, indexBytes(picked), a.length, valueBytes);
+    if (layout === 'dense' && picked.length < a.length) {
+      picked = [];
+      for (let i = 0; i < a.length; i++) if (a[i] !== 0) picked.push(i);
+    }
+    const out = this.encoding === 'int8' ? this.takeInt8(picked) : this.takeFloat(picked);
+    return { ...out, layout };
+  }
+
+  private takeFloat(picked: number[]): Omit<SignificantUpdates, 'layout'> {
     const a = this.accumulator;
     const indices = Uint32Array.from(picked);
     const values = new Float32Array(picked.length);
@@ -107,7 +129,7 @@ export class SignificanceFilter {
     return { indices, values };
   }
 
-  private takeInt8(picked: number[]): SignificantUpdates {
+  private takeInt8(picked: number[]): Omit<SignificantUpdates, 'layout'> {
     const a = this.accumulator;
     let max = 0;
     for (const i of picked) max = Math.max(max, Math.abs(a[i] as number));

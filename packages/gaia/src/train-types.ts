@@ -4,6 +4,7 @@ import type { CostModelSpec } from './cost-model.js';
 import type { LinkTraffic } from './link-meter.js';
 import type { BlockedTime } from './shard-server.js';
 import type { TrainConfig } from './train-config.js';
+import type { LayoutCounts } from './update-coding.js';
 
 /** One evaluation of the first region's replica. */
 export interface QualityPoint {
@@ -43,6 +44,8 @@ export interface TrainResult {
   /** Per directed link, as the engine sent it. */
   readonly links: readonly LinkTraffic[];
   readonly fractionShipped: number;
+  /** ASP modes: mirror messages shipped in each wire layout (sparse pairs, bitmap, dense). */
+  readonly encodings?: LayoutCounts;
   /** Fraction of workers' update entries that changed their parameter by less than 1 %. */
   readonly fractionBelowOnePercent: number;
   readonly blocked: BlockedTime;

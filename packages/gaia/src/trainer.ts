@@ -14,6 +14,7 @@ import { CostModel, type CostModelSpec, calibrate } from './cost-model.js';
 import { type Mode, planDeployment, type RegionPlan } from './deployment.js';
 import { GaiaError } from './errors.js';
 import { LinkMeter } from './link-meter.js';
+import type { Mirror } from './mirror.js';
 import { ParameterLayout } from './param-layout.js';
 import { Region } from './region.js';
 import { rendezvous } from './rendezvous.js';
@@ -21,6 +22,7 @@ import type { BlockedTime } from './shard-server.js';
 import { createEmulation } from './topology.js';
 import { type TrainConfig, type TrainConfigInput, trainConfigSchema } from './train-config.js';
 import type { ProgressEvent, QualityPoint, TrainOptions, TrainResult } from './train-types.js';
+import { type LayoutCounts, noLayouts, type UpdateLayout } from './update-coding.js';
 
 export type { ProgressEvent, QualityPoint, TrainOptions, TrainResult };
 
@@ -231,6 +233,7 @@ async function execute(
     wanMessages: totals.messages,
     links: meter.stats(),
     fractionShipped: fractionShipped(),
+    ...(mirrors().length > 0 ? { encodings: layoutCounts(mirrors()) } : {}),
     fractionBelowOnePercent: entries === 0 ? 0 : below / entries,
     blocked: blocked(),
     rejectedUpdates:
@@ -244,6 +247,12 @@ async function execute(
     tau0: cfg.tau0,
     model: layout.unflatten(finalParams),
   };
+}
+
+function layoutCounts(mirrors: readonly Mirror[]): LayoutCounts {
+  const n = noLayouts();
+  for (const m of mirrors) for (const k of Object.keys(n) as UpdateLayout[]) n[k] += m.layouts[k];
+  return n;
 }
 
 /** The plans this process runs: all of them, or those of `only` (ASP modes, whose replicas are local). */
