@@ -1,6 +1,7 @@
 import { type Clock, type Predictor, parseConfig, systemClock } from '@geoml/core';
 import { type Application, type ApplicationInput, applicationSchema, checkInput } from './application.js';
 import { Applications } from './applications.js';
+import { canaryShareSchema } from './canary.js';
 import {
   type ClipperConfig,
   type ClipperConfigInput,
@@ -168,6 +169,26 @@ export class Clipper {
   }
 
   /**
+   * Canary release: sends `share` (in (0, 1]) of the model's live traffic — queries reaching its serving
+   * version through an application, or `predictModel` without a version — to `version`, a deployed version
+   * other than the serving one; the rest stays on the serving version. One canary per model: a second call
+   * replaces the first. The split is deterministic (see `CanarySplit`); judge it by the versions' `stats`.
+   * Making the canary serve (`setServingVersion`) or undeploying it ends the split.
+   */
+  setCanary(name: string, version: string | number, share: number): ModelInfo {
+    this.assertOpen();
+    const parsed = parseConfig(canaryShareSchema, { share }, `canary of model ${name}`);
+    this.models.setCanary(name, String(version), parsed.share);
+    return this.getModel(name);
+  }
+
+  /** Ends a model's canary split: all live traffic goes to the serving version again. */
+  clearCanary(name: string): ModelInfo {
+    this.models.clearCanary(name);
+    return this.getModel(name);
+  }
+
+  /**
    * Stops a version: queued queries get the default, running batches finish (within `closeGraceMs`) and the
    * replicas are disposed. The serving version can only go with `force` (its applications then get the
    * default output until another version serves).
@@ -258,7 +279,7 @@ export class Clipper {
       );
       return { ...result, ...chosen.details };
     }
-    const scheduler = this.models.find(model);
+    const scheduler = this.models.route(model);
     if (!scheduler) {
       return this.layer.finish(
         queryId,
@@ -286,10 +307,10 @@ export class Clipper {
   ): Promise<PredictionResult<O | null>> {
     const start = this.clock.now();
     this.assertOpen();
-    const scheduler = this.models.get(
-      name,
-      options.version === undefined ? undefined : String(options.version),
-    );
+    const scheduler =
+      options.version === undefined
+        ? (this.models.route(name) ?? this.models.get(name))
+        : this.models.get(name, String(options.version));
     const { inputType } = scheduler.deployment;
     if (inputType) checkInput(inputType, input, `model ${name}`);
     const deadline = requestedDeadline(options, start) ?? start + this.config.modelTimeoutMs;
@@ -348,7 +369,7 @@ export class Clipper {
 
   /** Asks a model's serving version (for the selection layer). */
   private async askModel(model: string, input: unknown, deadline: number, now: number): Promise<ModelAnswer> {
-    const scheduler = this.models.find(model);
+    const scheduler = this.models.route(model);
     if (!scheduler) return noServingVersion(model);
     return { ...(await this.layer.ask(scheduler, input, deadline, now)), version: scheduler.version };
   }

@@ -1,7 +1,8 @@
 import { type Clock, ConfigError, type Predictor } from '@geoml/core';
+import { type CanaryInfo, CanarySplit } from './canary.js';
 import type { BatchingConfig, InputType, ModelDeployment } from './config.js';
 import type { ServingMetrics } from './metrics.js';
-import { ModelVersionScheduler, type ReplicaStatus } from './scheduler.js';
+import { ModelVersionScheduler, type ReplicaStatus, type VersionStats } from './scheduler.js';
 import { ServingError } from './serving-error.js';
 
 /** Makes replica number `index` of a model version (e.g. an OnnxPredictor on the version's bytes). */
@@ -21,12 +22,16 @@ export interface ModelVersionInfo {
   readonly replicas: readonly ReplicaStatus[];
   /** What the deployer attached (e.g. OIP input/output signatures). */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** The version's answers since it was deployed, so a canary can be judged against the serving version. */
+  readonly stats: VersionStats;
 }
 
 export interface ModelInfo {
   readonly name: string;
   readonly servingVersion: string | undefined;
   readonly versions: readonly ModelVersionInfo[];
+  /** A version receiving a share of the live traffic beside the serving one (`Clipper.setCanary`). */
+  readonly canary?: CanaryInfo;
 }
 
 interface ModelEntry {
@@ -34,6 +39,7 @@ interface ModelEntry {
   /** The factory each version was deployed with, reused to scale it up. */
   readonly factories: Map<string, PredictorFactory>;
   serving: string | undefined;
+  canary: CanarySplit | undefined;
 }
 
 /**
@@ -67,6 +73,17 @@ export class Deployments {
     const entry = this.models.get(name);
     const v = version ?? entry?.serving;
     return v === undefined ? undefined : entry?.versions.get(v);
+  }
+
+  /**
+   * The version a live query of `name` goes to: the serving one, or its canary for the canary's share of
+   * the queries. Undefined when the model is unknown or has no serving version.
+   */
+  route(name: string): ModelVersionScheduler | undefined {
+    const entry = this.models.get(name);
+    if (entry?.serving === undefined) return undefined;
+    const { canary } = entry;
+    return entry.versions.get(canary?.take() ? canary.version : entry.serving);
   }
 
   /** Like `find`, but throws `UNKNOWN_MODEL` / `UNKNOWN_VERSION`. */
@@ -113,7 +130,7 @@ export class Deployments {
     });
     let entry = this.models.get(deployment.name);
     if (!entry) {
-      entry = { versions: new Map(), factories: new Map(), serving: undefined };
+      entry = { versions: new Map(), factories: new Map(), serving: undefined, canary: undefined };
       this.models.set(deployment.name, entry);
     }
     entry.versions.set(deployment.version, scheduler);
@@ -122,9 +139,37 @@ export class Deployments {
     return scheduler;
   }
 
+  /** Makes `version` the serving one; a canary of that version has then taken over, and ends. */
   setServing(name: string, version: string): void {
     this.get(name, version);
-    this.entry(name).serving = version;
+    const entry = this.entry(name);
+    entry.serving = version;
+    if (entry.canary?.version === version) entry.canary = undefined;
+  }
+
+  /** Sends `share` of the live traffic of `name` to `version` (one canary per model; replaces any). */
+  setCanary(name: string, version: string, share: number): void {
+    const entry = this.entry(name);
+    const scheduler = this.get(name, version);
+    if (entry.serving === undefined) {
+      throw new ServingError(
+        'INVALID_INPUT',
+        `model ${name} has no serving version to take a canary's share from`,
+      );
+    }
+    if (version === entry.serving) {
+      throw new ServingError(
+        'INVALID_INPUT',
+        `model ${name}:${version} is the serving version; a canary must be another deployed version`,
+      );
+    }
+    if (scheduler.closed) throw new ServingError('CLOSED', `model ${name}:${version} is shutting down`);
+    entry.canary = new CanarySplit(version, share);
+  }
+
+  /** Sends all live traffic of `name` back to its serving version. */
+  clearCanary(name: string): void {
+    this.entry(name).canary = undefined;
   }
 
   /** Removes a version (the serving one only with `force`) and closes its scheduler. */
@@ -140,6 +185,7 @@ export class Deployments {
     entry.versions.delete(version);
     entry.factories.delete(version);
     if (entry.serving === version) entry.serving = undefined;
+    if (entry.canary?.version === version) entry.canary = undefined;
     if (entry.versions.size === 0) this.models.delete(name);
     await scheduler.close();
   }
@@ -171,11 +217,11 @@ export class Deployments {
 
   info(name: string, closed: boolean): ModelInfo {
     const entry = this.entry(name);
-    return {
-      name,
-      servingVersion: entry.serving,
-      versions: [...entry.versions.values()].map((s) => versionInfo(s, entry.serving === s.version, closed)),
-    };
+    const versions = [...entry.versions.values()].map((s) =>
+      versionInfo(s, entry.serving === s.version, closed),
+    );
+    const info = { name, servingVersion: entry.serving, versions };
+    return entry.canary ? { ...info, canary: entry.canary.info() } : info;
   }
 
   names(): string[] {
@@ -203,6 +249,7 @@ export function versionInfo(s: ModelVersionScheduler, serving: boolean, closed: 
     queueLength: s.queueLength,
     replicas: s.replicaStatus(),
     metadata: d.metadata,
+    stats: { ...s.stats },
   };
 }
 

@@ -21,6 +21,7 @@ export {
   createBatchController,
   StaticBatchController,
 } from './batch-controller.js';
+export { type CanaryInfo, canaryShareSchema } from './canary.js';
 export {
   Clipper,
   type ClipperOptions,
@@ -136,7 +137,7 @@ export {
   type StackedPredict,
   serveContainer,
 } from './remote/serve-container.js';
-export type { ReplicaStatus } from './scheduler.js';
+export type { ReplicaStatus, VersionStats } from './scheduler.js';
 export type { ArmState } from './selection/arm-statistics.js';
 export { type CombineMode, labelReward, weightedCombine } from './selection/combination.js';
 export type { SelectionDecision } from './selection/decision-log.js';

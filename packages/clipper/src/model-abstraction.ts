@@ -9,7 +9,7 @@ import {
   SLO_EXPLANATION,
   type TaskOutcome,
 } from './query.js';
-import type { ModelVersionScheduler } from './scheduler.js';
+import type { ModelVersionScheduler, VersionStats } from './scheduler.js';
 import { ServingError } from './serving-error.js';
 
 /** A model version's answer to one query, and how the cache served it. */
@@ -30,8 +30,22 @@ export class ModelAbstraction {
     private readonly metrics: ServingMetrics | undefined,
   ) {}
 
-  /** Runs a query through the cache (when on) and the version's queue, bounded by its deadline. */
+  /**
+   * Runs a query through the cache (when on) and the version's queue, bounded by its deadline, and counts
+   * the answer in the version's `stats`.
+   */
   async ask(
+    scheduler: ModelVersionScheduler,
+    input: unknown,
+    deadline: number,
+    now: number,
+  ): Promise<Answer> {
+    const answer = await this.run(scheduler, input, deadline, now);
+    count(scheduler.stats, answer.outcome);
+    return answer;
+  }
+
+  private async run(
     scheduler: ModelVersionScheduler,
     input: unknown,
     deadline: number,
@@ -115,6 +129,18 @@ export class ModelAbstraction {
     return result;
   }
 }
+
+/** Counts an outcome in its version's stats. */
+function count(stats: VersionStats, outcome: TaskOutcome): void {
+  if (outcome.ok) stats.answered++;
+  else {
+    stats.defaulted++;
+    if (REPLICA_ERRORS.has(outcome.reason)) stats.failed++;
+  }
+}
+
+/** Reasons that are a replica's fault, counted as `failed`. */
+const REPLICA_ERRORS: ReadonlySet<DefaultReason> = new Set(['crashed', 'model-error', 'bad-input']);
 
 /** The answer for a model with no serving version. */
 export function noServingVersion(model: string): Answer {

@@ -31,6 +31,18 @@ export interface ReplicaStatus {
   readonly batchSize: number;
 }
 
+/**
+ * Live counters of a model version's answers (plain increments, no cost per query worth measuring):
+ * `answered` = the model's output returned (cached or not); `defaulted` = the default output because of
+ * this version (SLO miss, admission, expiry, queue full, replica failure, shutdown); `failed` = the part of
+ * `defaulted` due to a replica error (crash, model error, rejected input).
+ */
+export interface VersionStats {
+  answered: number;
+  defaulted: number;
+  failed: number;
+}
+
 export interface SchedulerOptions {
   readonly deployment: ModelDeployment;
   readonly predictors: readonly Predictor[];
@@ -69,6 +81,8 @@ export class ModelVersionScheduler {
   readonly name: string;
   readonly version: string;
   readonly deployment: ModelDeployment;
+  /** Counted by the serving core as it answers queries of this version. */
+  readonly stats: VersionStats = { answered: 0, defaulted: 0, failed: 0 };
   private readonly queue: EdfQueue<Task>;
   private replicas: Replica[] = [];
   private nextReplica = 0;
