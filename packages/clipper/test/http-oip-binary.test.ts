@@ -62,6 +62,17 @@ describe('Open Inference Protocol binary tensor data', () => {
       [new FunctionPredictor(async (xs: readonly Record<string, Tensor>[]) => xs.map((x) => ({ ...x })))],
       { inputType: 'tensor' },
     );
+    await clipper.deployModel(
+      'slow',
+      1,
+      [
+        new FunctionPredictor(async (xs: readonly Record<string, Tensor>[]) => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return xs.map((x) => ({ ...x }));
+        }),
+      ],
+      { inputType: 'tensor' },
+    );
     server = await HttpFrontend.start(clipper, { maxBodyBytes: 64 * 1024 });
   });
 
@@ -264,6 +275,16 @@ describe('Open Inference Protocol binary tensor data', () => {
         /output 'output': binary_data must be a boolean/,
       ],
       [
+        'timeout not microseconds',
+        binaryRequest({ inputs: [fp32(3136)], parameters: { timeout: -1 } }, [x]),
+        /request: timeout must be a positive integer of microseconds/,
+      ],
+      [
+        'parameters not an object',
+        binaryRequest({ inputs: [fp32(3136)], parameters: [true] }, [x]),
+        /request: "parameters" must be an object/,
+      ],
+      [
         'binary_data_output not a boolean',
         binaryRequest({ inputs: [fp32(3136)], parameters: { binary_data_output: 1 } }, [x]),
         /request: binary_data_output must be a boolean/,
@@ -275,7 +296,10 @@ describe('Open Inference Protocol binary tensor data', () => {
       expect({ what, status: res.status }).toEqual({ what, status: 400 });
       expect(String(body.error)).toMatch(message);
     }
-    const ok = await infer('digits', binaryRequest({ inputs: [fp32(3136)] }, [x]));
+    const ok = await infer(
+      'digits',
+      binaryRequest({ inputs: [fp32(3136)], parameters: { timeout: 5_000_000 } }, [x]),
+    );
     expect(ok.status).toBe(200);
   });
 
@@ -294,6 +318,21 @@ describe('Open Inference Protocol binary tensor data', () => {
     expect(((await res.json()) as { error: string }).error).toMatch(
       /input 'input' has binary_data_size but the request has no Inference-Header-Content-Length header/,
     );
+  });
+
+  it("takes Triton's request timeout (µs) as each row's deadline", async () => {
+    const request = (timeout: number) =>
+      binaryRequest(
+        {
+          inputs: [{ name: 'x', shape: [1], datatype: 'INT32', parameters: { binary_data_size: 4 } }],
+          parameters: { timeout },
+        },
+        [new Int32Array([1])],
+      );
+    const late = await fetch(`${server.url}/v2/models/slow/infer`, request(20_000));
+    expect(late.status).toBe(503);
+    expect(((await late.json()) as { error: string }).error).toMatch(/did not answer/);
+    expect((await fetch(`${server.url}/v2/models/slow/infer`, request(5_000_000))).status).toBe(200);
   });
 
   it('views aligned bytes without a copy and copies unaligned bytes once', () => {

@@ -139,6 +139,10 @@ async function infer(
     batch = parts.length;
     perInput.set(t.name, parts);
   }
+  const params = req.parameters;
+  if (params !== undefined && (!params || typeof params !== 'object' || Array.isArray(params))) {
+    throw new HttpError(400, 'request: "parameters" must be an object');
+  }
   const requested = requestedOutputs(req.outputs);
   // Parameter errors are the client's: found before the model runs.
   const binaryOf = (name: string) => wantsBinary(req.parameters, requested?.get(name), name);
@@ -147,7 +151,8 @@ async function infer(
   const queries = Array.from({ length: batch ?? 0 }, (_, b) =>
     Object.fromEntries([...perInput].map(([name, parts]) => [name, parts[b]!])),
   );
-  const results = await Promise.all(queries.map((q) => clipper.predictModel(model, q, { version })));
+  const options = { version, ...timeoutOf(req.parameters) };
+  const results = await Promise.all(queries.map((q) => clipper.predictModel(model, q, options)));
   const failed = results.find((r) => r.default);
   if (failed) {
     throw new HttpError(503, `model ${model}:${version} did not answer: ${failed.defaultExplanation}`);
@@ -178,6 +183,19 @@ async function infer(
     },
     ...(binaryParts.length > 0 ? { binary: binaryParts } : {}),
   };
+}
+
+/**
+ * Triton's request parameter `timeout` (µs) as a deadline for each row; without it, the server's
+ * `modelTimeoutMs` applies.
+ */
+function timeoutOf(params: unknown): { timeoutMs?: number } {
+  const timeout = (params as { timeout?: unknown } | undefined)?.timeout;
+  if (timeout === undefined) return {};
+  if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout <= 0) {
+    throw new HttpError(400, 'request: timeout must be a positive integer of microseconds');
+  }
+  return { timeoutMs: timeout / 1000 };
 }
 
 /** The request's `outputs` by name with their parameters, or undefined when it asks for all. */
