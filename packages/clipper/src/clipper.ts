@@ -361,6 +361,7 @@ export class Clipper {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.allSettled(this.models.all().map((s) => s.close('the serving core is closing')));
+      this.layer.close();
     })();
     return this.closing;
   }

@@ -1,4 +1,5 @@
 import type { Clock } from '@geoml/core';
+import { DeadlineWatch } from './deadline-watch.js';
 import { emit, type ServingMetrics } from './metrics.js';
 import type { CacheLookup, PredictionCache } from './prediction-cache.js';
 import {
@@ -6,7 +7,8 @@ import {
   failure,
   NO_MODEL_EXPLANATION,
   type PredictionResult,
-  SLO_EXPLANATION,
+  SLO_MISSED,
+  Task,
   type TaskOutcome,
 } from './query.js';
 import type { ModelVersionScheduler, VersionStats } from './scheduler.js';
@@ -24,11 +26,15 @@ export interface Answer {
  * a `PredictionResult` with the application's default output when the model gave none.
  */
 export class ModelAbstraction {
+  private readonly watch: DeadlineWatch;
+
   constructor(
     private readonly clock: Clock,
     private readonly cache: PredictionCache,
     private readonly metrics: ServingMetrics | undefined,
-  ) {}
+  ) {
+    this.watch = new DeadlineWatch(clock);
+  }
 
   /**
    * Runs a query through the cache (when on) and the version's queue, bounded by its deadline, and counts
@@ -40,20 +46,29 @@ export class ModelAbstraction {
     deadline: number,
     now: number,
   ): Promise<Answer> {
-    const answer = await this.run(scheduler, input, deadline, now);
+    let answer: Answer;
+    if (scheduler.deployment.cache) answer = await this.throughCache(scheduler, input, deadline, now);
+    else {
+      // The common path: the queued task itself is what the deadline watch expires; nothing to cancel.
+      const task = scheduler.enqueue(input, deadline);
+      if (!task.settled) this.watch.add(task);
+      answer = { outcome: this.late(await task.outcome, deadline) };
+    }
     count(scheduler.stats, answer.outcome);
     return answer;
   }
 
-  private async run(
+  /** Stops enforcing deadlines (once every model version is closed). */
+  close(): void {
+    this.watch.close();
+  }
+
+  private async throughCache(
     scheduler: ModelVersionScheduler,
     input: unknown,
     deadline: number,
     now: number,
   ): Promise<Answer> {
-    if (!scheduler.deployment.cache) {
-      return { outcome: await this.withinDeadline(scheduler.submit(input, deadline), deadline) };
-    }
     let key: string;
     try {
       key = this.cache.key(scheduler.name, scheduler.version, input);
@@ -66,7 +81,7 @@ export class ModelAbstraction {
     const first = this.cache.fetch(key, now, deadline, execute);
     emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: first.lookup });
     if (first.lookup === 'hit') return { outcome: await first.outcome, cached: 'hit' };
-    const outcome = await this.withinDeadline(first.outcome, deadline);
+    const outcome = await this.withinDeadline(first.outcome, deadline, now);
     // A query that joined another's execution shares its fate, but not its deadline: if that execution
     // was refused or expired while this query still has time, it tries once on its own.
     if (first.lookup !== 'coalesced' || outcome.ok || !RETRY_ALONE.has(outcome.reason)) {
@@ -77,24 +92,26 @@ export class ModelAbstraction {
     const second = this.cache.fetch(key, later, deadline, execute);
     emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: second.lookup });
     if (second.lookup === 'hit') return { outcome: await second.outcome, cached: 'hit' };
-    return { outcome: await this.withinDeadline(second.outcome, deadline), cached: second.lookup };
+    return { outcome: await this.withinDeadline(second.outcome, deadline, later), cached: second.lookup };
   }
 
-  /** The work's outcome, or the SLO default if the deadline comes first. */
-  private async withinDeadline(work: Promise<TaskOutcome>, deadline: number): Promise<TaskOutcome> {
-    const stop = new AbortController();
-    const timeout = this.clock.sleep(deadline - this.clock.now(), stop.signal).then(
-      () => SLO_MISSED,
-      () => SLO_MISSED,
-    );
-    try {
-      const outcome = await Promise.race([work, timeout]);
-      // A busy event loop can run the SLO timer after an answer that came too late: the SLO still holds
-      // (the late output is cached all the same, for the next identical query).
-      return outcome.ok && this.clock.now() > deadline ? SLO_MISSED : outcome;
-    } finally {
-      stop.abort();
-    }
+  /**
+   * The work's outcome, or the SLO default if the deadline comes first. The work may be shared (a cache
+   * entry other queries joined), so the deadline ends this query's wait, not the work.
+   */
+  private withinDeadline(work: Promise<TaskOutcome>, deadline: number, now: number): Promise<TaskOutcome> {
+    const wait = new Task<undefined, unknown>(-1, undefined, deadline, now);
+    work.then((outcome) => wait.settle(this.late(outcome, deadline)));
+    this.watch.add(wait);
+    return wait.outcome;
+  }
+
+  /**
+   * A busy event loop can run the deadline timer after an answer that came too late: the SLO still holds
+   * (a late output is cached all the same, for the next identical query).
+   */
+  private late(outcome: TaskOutcome, deadline: number): TaskOutcome {
+    return outcome.ok && this.clock.now() > deadline ? SLO_MISSED : outcome;
   }
 
   /** The result of a query: the model's output, or `defaultOutput` with the reason it was returned. */
@@ -180,8 +197,6 @@ export function requestedDeadline(
   }
   return deadline;
 }
-
-const SLO_MISSED = failure('slo', SLO_EXPLANATION);
 
 /** Failures of a shared execution that say nothing about a joined query with a later deadline. */
 const RETRY_ALONE: ReadonlySet<DefaultReason> = new Set(['admission', 'queue-full', 'expired']);

@@ -34,18 +34,43 @@ export type TaskOutcome<O = unknown> =
       readonly cause?: unknown;
     };
 
-/** A query waiting for one model version: what its EDF queue and its replicas see. */
-export interface Task<I = unknown, O = unknown> {
-  readonly id: number;
-  readonly input: I;
-  /** Absolute deadline, in the serving clock's milliseconds. */
-  readonly deadline: number;
-  /** When the task entered its queue (clock ms), for queue-time metrics and delayed batching. */
-  readonly arrivedAt: number;
+/**
+ * A query waiting for one model version: what its EDF queue and its replicas see. Its outcome is delivered
+ * once, through `outcome`: by its batch, by the scheduler (refused, expired, failed, closed), or by the
+ * deadline watch (`expire`: the SLO passed first).
+ */
+export class Task<I = unknown, O = unknown> {
+  /** Settles once: the first of `settle` / `expire` counts. */
+  readonly outcome: Promise<TaskOutcome<O>>;
   /** Set once the task has been retried after a crash: a task is retried at most once. */
-  retried: boolean;
+  retried = false;
+  settled = false;
+  private resolve!: (outcome: TaskOutcome<O>) => void;
+
+  constructor(
+    readonly id: number,
+    readonly input: I,
+    /** Absolute deadline, in the serving clock's milliseconds. */
+    readonly deadline: number,
+    /** When the task entered its queue (clock ms), for queue-time metrics and delayed batching. */
+    readonly arrivedAt: number,
+  ) {
+    this.outcome = new Promise<TaskOutcome<O>>((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
   /** Settles the task; only the first call counts. */
-  settle(outcome: TaskOutcome<O>): void;
+  settle(outcome: TaskOutcome<O>): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(outcome);
+  }
+
+  /** The deadline passed before an answer: the SLO default. */
+  expire(): void {
+    this.settle(SLO_MISSED);
+  }
 }
 
 /** What `Clipper.predict` answers; `output` is the application's default output when `default` is true. */
@@ -80,34 +105,10 @@ export interface PredictionResult<O = unknown> {
 export const SLO_EXPLANATION = 'Failed to retrieve a prediction response within the specified latency SLO';
 export const NO_MODEL_EXPLANATION = 'No connected models found for query';
 
+/** The outcome of a query whose deadline passed before its model answered. */
+export const SLO_MISSED: TaskOutcome<never> = failure('slo', SLO_EXPLANATION);
+
 /** A failed outcome, in one line. */
 export function failure(reason: DefaultReason, explanation: string, cause?: unknown): TaskOutcome<never> {
   return cause === undefined ? { ok: false, reason, explanation } : { ok: false, reason, explanation, cause };
-}
-
-/** Makes a task whose outcome is delivered through the returned promise (settled once). */
-export function createTask<I, O>(
-  id: number,
-  input: I,
-  deadline: number,
-  arrivedAt: number,
-): { task: Task<I, O>; outcome: Promise<TaskOutcome<O>> } {
-  let resolve!: (outcome: TaskOutcome<O>) => void;
-  const outcome = new Promise<TaskOutcome<O>>((r) => {
-    resolve = r;
-  });
-  let done = false;
-  const task: Task<I, O> = {
-    id,
-    input,
-    deadline,
-    arrivedAt,
-    retried: false,
-    settle(result) {
-      if (done) return;
-      done = true;
-      resolve(result);
-    },
-  };
-  return { task, outcome };
 }

@@ -3,7 +3,7 @@ import { type BatchController, createBatchController } from './batch-controller.
 import type { ModelDeployment } from './config.js';
 import { LatencyModel } from './latency-model.js';
 import { emit, type ServingMetrics } from './metrics.js';
-import { createTask, type DefaultReason, failure, type Task, type TaskOutcome } from './query.js';
+import { type DefaultReason, failure, Task, type TaskOutcome } from './query.js';
 import { type CompletionEstimate, EdfQueue } from './queue.js';
 
 /** A model replica: its container and the controller sizing its batches. */
@@ -20,6 +20,13 @@ interface Replica {
   /** Set when the replica is being removed: its loop ends after the batch in flight. */
   retired: boolean;
   loop: Promise<void>;
+}
+
+/** A batch taken from the queue for one replica: its tasks, the size allowed, its latency budget. */
+interface FormedBatch {
+  readonly batch: Task[];
+  readonly cap: number;
+  readonly budget: number;
 }
 
 /** A replica's state, for status pages and tests. */
@@ -165,20 +172,25 @@ export class ModelVersionScheduler {
    * queue cannot take, or that admission control predicts would miss its deadline, is answered at once.
    */
   submit<I, O>(input: I, deadline: number): Promise<TaskOutcome<O>> {
+    return this.enqueue<I, O>(input, deadline).outcome;
+  }
+
+  /** Like `submit`, but returns the task (already settled when refused), for a deadline watch to expire. */
+  enqueue<I, O>(input: I, deadline: number): Task<I, O> {
     const now = this.clock.now();
-    const { task, outcome } = createTask<I, O>(this.nextId++, input, deadline, now);
+    const task = new Task<I, O>(this.nextId++, input, deadline, now);
     if (this.closing) {
       task.settle(failure('closed', `model ${this.name}:${this.version} is shutting down`));
-      return outcome;
+      return task;
     }
     const admission = this.queue.offer(task as Task, now, this.admissionEstimate);
     if (!admission.admitted) {
       this.drop(admission.reason, 1);
       task.settle(failure(admission.reason, admission.explanation));
-      return outcome;
+      return task;
     }
     this.work.notify();
-    return outcome;
+    return task;
   }
 
   /**
@@ -233,33 +245,44 @@ export class ModelVersionScheduler {
         await this.work.wait();
         continue;
       }
-      const formed = await this.formBatch(replica);
+      // Forming a batch is synchronous unless the controller waits for a fuller one (delayed batching):
+      // the common path reaches the predictor without an extra await.
+      let formed = this.formBatch(replica);
+      if (formed && 'until' in formed) {
+        await this.waitForQueue(replica, formed.cap, formed.until);
+        if (replica.retired || this.closing) continue;
+        formed = this.takeBatch(formed.cap);
+      }
       if (formed) await this.execute(replica, formed.batch, formed.cap, formed.budget);
     }
   }
 
-  private async formBatch(
-    replica: Replica,
-  ): Promise<{ batch: Task[]; cap: number; budget: number } | undefined> {
-    let now = this.clock.now();
+  /**
+   * A batch of the earliest-deadline queries, at most as many as the replica's controller allows; or, when
+   * the controller would wait for a fuller batch, that size and until when (clock ms) to wait for it.
+   */
+  private formBatch(replica: Replica): FormedBatch | { cap: number; until: number } | undefined {
+    const now = this.clock.now();
     this.answerExpired(this.queue.removeExpired(now));
     const head = this.queue.peek();
     if (!head) return undefined;
     const cap = replica.controller.batchSize(this.budget([head]));
     if (this.queue.length < cap) {
       let wait = replica.controller.delayMs(this.queue.length, cap, now - head.arrivedAt);
-      // Never wait away the time the earliest query needs for the batch itself.
-      const batchMs = this.latency.predict(cap);
-      if (batchMs !== undefined) {
-        wait = Math.min(wait, (head.deadline - now) * this.deployment.budgetDecay - batchMs);
-      }
       if (wait > 0) {
-        await this.waitForQueue(replica, cap, now + wait);
-        if (replica.retired || this.closing) return undefined;
-        now = this.clock.now();
+        // Never wait away the time the earliest query needs for the batch itself.
+        const batchMs = this.latency.predict(cap);
+        if (batchMs !== undefined) {
+          wait = Math.min(wait, (head.deadline - now) * this.deployment.budgetDecay - batchMs);
+        }
       }
+      if (wait > 0) return { cap, until: now + wait };
     }
-    const { batch, expired } = this.queue.takeBatch(cap, now);
+    return this.takeBatch(cap);
+  }
+
+  private takeBatch(cap: number): FormedBatch | undefined {
+    const { batch, expired } = this.queue.takeBatch(cap, this.clock.now());
     this.answerExpired(expired);
     if (batch.length === 0) return undefined;
     return { batch, cap, budget: this.budget(batch) };
@@ -273,7 +296,7 @@ export class ModelVersionScheduler {
       const stop = new AbortController();
       const timer = this.clock.sleep(left, stop.signal).catch(() => undefined);
       await Promise.race([timer, this.work.wait()]);
-      stop.abort();
+      stop.abort(WOKEN);
     }
   }
 
@@ -292,7 +315,6 @@ export class ModelVersionScheduler {
 
   private async execute(replica: Replica, batch: Task[], cap: number, budgetMs: number): Promise<void> {
     const start = this.clock.now();
-    const queueMs = batch.map((t) => start - t.arrivedAt);
     replica.inflight = batch;
     replica.busyUntil = start + (this.latency.predict(batch.length) ?? 0);
     let outputs: unknown[] | undefined;
@@ -311,17 +333,19 @@ export class ModelVersionScheduler {
       replica.busyUntil = 0;
     }
     const latencyMs = this.clock.now() - start;
-    emit(this.metrics, 'batch', {
-      model: this.name,
-      version: this.version,
-      replica: replica.index,
-      size: batch.length,
-      cap,
-      latencyMs,
-      budgetMs,
-      queueMs,
-      ok: outputs !== undefined,
-    });
+    if (this.metrics?.batch) {
+      emit(this.metrics, 'batch', {
+        model: this.name,
+        version: this.version,
+        replica: replica.index,
+        size: batch.length,
+        cap,
+        latencyMs,
+        budgetMs,
+        queueMs: batch.map((t) => start - t.arrivedAt),
+        ok: outputs !== undefined,
+      });
+    }
     if (!outputs) {
       this.fail(replica, batch, error);
       return;
@@ -426,7 +450,7 @@ export class ModelVersionScheduler {
       Promise.allSettled(this.replicas.map((r) => r.loop)),
       this.clock.sleep(this.closeGraceMs, stop.signal).catch(() => undefined),
     ]);
-    stop.abort();
+    stop.abort(WOKEN);
     // Batches still running past the grace period are answered now; their late outputs are ignored.
     for (const r of this.replicas) {
       if (r.inflight) this.answer(r.inflight, 'closed', `${explanation} while its batch was running`);
@@ -435,3 +459,6 @@ export class ModelVersionScheduler {
     await Promise.allSettled(this.replicas.map((r) => r.predictor.dispose?.()));
   }
 }
+
+/** The reason a finished wait cancels its timer with: a given value, so no DOMException is built. */
+const WOKEN = Symbol('woken');
