@@ -43,6 +43,8 @@ export interface ArtifactLoaderOptions {
 export interface LoadedPredictor extends Predictor<Query, Query> {
   readonly inputs?: readonly InputSpec[];
   readonly outputNames?: readonly string[];
+  /** Answers without leaving the background priority it loaded at (warm-up before the version serves). */
+  predictInBackground?(inputs: readonly Query[]): Promise<Query[]>;
 }
 
 function loadFailed(artifact: ModelArtifact, message: string, cause?: unknown): ContainerError {
@@ -209,8 +211,9 @@ export async function warmUp(
   options: { batchSizes: readonly number[]; rejectNonFinite: boolean },
 ): Promise<Query> {
   let sample: Query | undefined;
+  const run = replica.predictInBackground?.bind(replica) ?? replica.predict.bind(replica);
   for (const size of options.batchSizes) {
-    const out = await replica.predict(Array.from({ length: size }, () => input));
+    const out = await run(Array.from({ length: size }, () => input));
     if (out.length !== size) throw new Error(`warm-up batch of ${size} got ${out.length} answers`);
     sample ??= out[0];
   }

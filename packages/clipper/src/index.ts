@@ -90,6 +90,12 @@ export {
   onnxPredictorConfigSchema,
 } from './onnx-predictor.js';
 export {
+  closeSpareWorkers,
+  prestartWorkers,
+  spareWorkers,
+  type WorkerKind,
+} from './onnx-worker-pool.js';
+export {
   type CacheLookup,
   type CacheStats,
   hashInput,

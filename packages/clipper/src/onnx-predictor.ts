@@ -3,6 +3,7 @@ import { type Clock, type DType, type Predictor, parseConfig, systemClock, type 
 import { z } from 'zod';
 import { ContainerError } from './errors.js';
 import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
+import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
 import { type InputSpec, sliceBatch, stackBatch, unstackBatch, zeroQuery } from './stack.js';
 
 /** Session and worker settings of an `OnnxPredictor`; every field has a default. */
@@ -20,6 +21,17 @@ export const onnxPredictorConfigSchema = z
     loadTimeoutMs: z.number().positive().default(120_000),
     /** Bound on one batch (ms); past it the call fails with TIMEOUT and the worker is replaced. */
     runTimeoutMs: z.number().positive().optional(),
+    /**
+     * Boot, load and warm up (`warmUp`, `predictInBackground`) at the lowest OS priority, raised back on
+     * the first `predict`, so loading a model does not slow those serving. Only where the priority can be
+     * raised back (Linux with CAP_SYS_NICE or RLIMIT_NICE); elsewhere every thread runs at normal priority.
+     */
+    background: z.boolean().default(true),
+    /**
+     * Take the worker thread from the process's spare pool (booted, onnxruntime imported) and give it back
+     * with its session released on `dispose`, instead of starting and ending a thread per predictor.
+     */
+    reuseWorkers: z.boolean().default(true),
     /** How many times a worker that dies while loading is replaced before the load gives up. */
     maxRespawns: z.number().int().min(0).default(3),
     /** V8 heap limits of the worker, so a runaway model dies alone (as CRASHED) instead of the process. */
@@ -173,11 +185,24 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     await this.ready;
     const query = options.sample ?? zeroQuery(this.specs);
     for (const size of options.batchSizes ?? [1]) {
-      await this.predict(Array.from({ length: size }, () => query));
+      await this.predictInBackground(Array.from({ length: size }, () => query));
     }
   }
 
-  async predict(inputs: readonly Query[]): Promise<Query[]> {
+  /** Answers a batch; the first call raises a worker started in the background to normal priority. */
+  predict(inputs: readonly Query[]): Promise<Query[]> {
+    return this.batch(inputs, true);
+  }
+
+  /**
+   * Like `predict`, but a worker still in the background stays there: for warm-up and checks before the
+   * model serves (a hot-loaded version's warm-up must not compete with the version serving).
+   */
+  predictInBackground(inputs: readonly Query[]): Promise<Query[]> {
+    return this.batch(inputs, false);
+  }
+
+  private async batch(inputs: readonly Query[], serve: boolean): Promise<Query[]> {
     this.assertOpen();
     if (!Array.isArray(inputs)) throw new ContainerError('BAD_INPUT', 'predict expects an array of queries');
     if (inputs.length === 0) return [];
@@ -185,6 +210,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     this.assertOpen();
     const worker = this.worker;
     if (!worker || !this.serving) throw new ContainerError('CRASHED', 'the onnx worker is restarting');
+    if (serve) worker.serve();
     const stacked = stackBatch(inputs, this.specs);
     const n = inputs.length;
     const size = this.fixedBatch;
@@ -209,18 +235,22 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   }
 
   /**
-   * Rejects calls in flight with DISPOSED and ends the worker, which releases its session. A worker busy
-   * in a long batch finishes it first (stopping a thread inside onnxruntime aborts the process); `dispose`
-   * waits for that up to 5 s, and an unfinished worker never keeps the process alive. Idempotent.
+   * Rejects calls in flight with DISPOSED and releases the session. An idle worker goes back to the
+   * process's spare pool (`reuseWorkers`), otherwise it ends. A worker busy in a long batch finishes it
+   * first (stopping a thread inside onnxruntime aborts the process); `dispose` waits for that up to 5 s,
+   * and an unfinished worker never keeps the process alive. Idempotent.
    */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     const err = new ContainerError('DISPOSED', 'the predictor was disposed');
     this.ready = quiet(Promise.reject(err));
-    this.worker?.retire(err);
+    const worker = this.worker;
     this.worker = undefined;
     this.serving = false;
+    if (worker && this.config.reuseWorkers && returnWorker(worker, this.workerKind))
+      this.alive.delete(worker);
+    else worker?.retire(err);
     if (this.alive.size === 0) return;
     const bound = new AbortController();
     await Promise.race([
@@ -228,6 +258,18 @@ export class OnnxPredictor implements Predictor<Query, Query> {
       this.clock.sleep(EXIT_WAIT_MS, bound.signal).catch(() => undefined),
     ]);
     bound.abort();
+  }
+
+  /** The worker thread's kernel id and whether it loads in the background (diagnostics, tests). */
+  async workerThread(): Promise<{ tid: number | undefined; background: boolean } | undefined> {
+    await this.ready.catch(() => undefined);
+    return this.worker?.boot();
+  }
+
+  /** Which spare threads of the pool this predictor can use. */
+  get workerKind(): WorkerKind {
+    const { resourceLimits, background } = this.config;
+    return { background, ...(resourceLimits ? { resourceLimits } : {}) };
   }
 
   /** Test hook: makes the next batch crash its worker. */
@@ -259,12 +301,11 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   }
 
   private spawn(): OnnxWorker {
-    const { resourceLimits } = this.config;
-    const worker = new OnnxWorker({
-      clock: this.clock,
-      ...(resourceLimits ? { resourceLimits } : {}),
-      onDeath: (dead) => this.replace(dead),
-    });
+    const { resourceLimits, background } = this.config;
+    const owner = { clock: this.clock, onDeath: (dead: OnnxWorker) => this.replace(dead) };
+    const worker = this.config.reuseWorkers
+      ? takeWorker(this.workerKind, owner)
+      : new OnnxWorker({ ...owner, background, ...(resourceLimits ? { resourceLimits } : {}) });
     this.alive.add(worker);
     void worker.exited.then(() => this.alive.delete(worker));
     this.worker = worker;

@@ -3,13 +3,65 @@
  * rather than a file because the same code must start from TypeScript sources (vitest, tsx), where Node 20
  * cannot load a `.ts` worker, and from the bundled dist. `workerData.ortPath` is onnxruntime-node's
  * resolved entry, found on the main thread.
+ *
+ * Priority: with `workerData.background` the thread lowers its own nice value (Linux keeps one per thread)
+ * to 19 before importing onnxruntime, so booting, creating a session, warming up, releasing and exiting
+ * yield the cores to the serving threads; a `priority` message raises it to 0 before it serves. Raising
+ * needs CAP_SYS_NICE or an RLIMIT_NICE that allows it, so without either the thread never lowers itself
+ * (a model that could not be raised back would serve at the lowest priority).
  */
 export const ONNX_WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
+const os = require('node:os');
+const fs = require('node:fs');
 let session;
 let ort;
 let ortError;
+
+// This thread's kernel id ('<pid>/task/<tid>'), for a per-thread nice value; undefined off Linux.
+let tid;
+try {
+  tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+  if (!Number.isInteger(tid) || tid <= 0) tid = undefined;
+} catch {
+  tid = undefined;
+}
+
+// Raising a nice value back needs CAP_SYS_NICE (bit 23 of CapEff) or RLIMIT_NICE ≥ 20 - target.
+function canRaise(target) {
+  try {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const cap = /^CapEff:\\s*([0-9a-f]+)/m.exec(status);
+    if (cap && (BigInt('0x' + cap[1]) >> 23n) & 1n) return true;
+    const limits = fs.readFileSync('/proc/self/limits', 'utf8');
+    const nice = /^Max nice priority\\s+(\\S+)/m.exec(limits);
+    return Boolean(nice) && (nice[1] === 'unlimited' || Number(nice[1]) >= 20 - target);
+  } catch {
+    return false;
+  }
+}
+
+let baseNice = 0;
+let background = false;
+function setNice(value) {
+  try {
+    os.setPriority(tid, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+if (workerData.background && tid !== undefined) {
+  try {
+    baseNice = os.getPriority(tid);
+    background = baseNice < 19 && canRaise(baseNice) && setNice(19);
+  } catch {
+    background = false;
+  }
+}
+parentPort.postMessage({ type: 'ready', tid, background });
+
 try {
   ort = require(workerData.ortPath);
 } catch (err) {
@@ -96,11 +148,26 @@ async function run(msg) {
   }
 }
 
+// Back to an idle thread with onnxruntime loaded, ready for another model (a pool's spare).
+async function release() {
+  if (background) setNice(19);
+  const previous = session;
+  session = undefined;
+  if (previous) await previous.release().catch(() => undefined);
+  parentPort.postMessage({ type: 'released' });
+}
+
 // Loads and runs are handled one at a time, in order, so a load never overlaps a run.
 let chain = Promise.resolve();
 parentPort.on('message', (msg) => {
   if (!msg || typeof msg !== 'object') return;
+  if (msg.type === 'priority') {
+    // Handled at once, not chained: it arrives before the batch it must speed up.
+    if (background) setNice(msg.serving ? baseNice : 19);
+    return;
+  }
   if (msg.type === 'exit') {
+    if (background) setNice(19);
     // A message handler only runs while no native call is on this thread's stack, so this is a safe point
     // to stop. Terminating the thread from outside during session.run aborts the whole process instead.
     try {
@@ -110,6 +177,8 @@ parentPort.on('message', (msg) => {
     }
     process.exit(0);
   }
-  chain = chain.then(() => (msg.type === 'load' ? load(msg) : msg.type === 'run' ? run(msg) : undefined));
+  chain = chain.then(() =>
+    msg.type === 'load' ? load(msg) : msg.type === 'run' ? run(msg) : msg.type === 'release' ? release() : undefined,
+  );
 });
 `;

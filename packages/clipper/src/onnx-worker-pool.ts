@@ -1,0 +1,104 @@
+import { type Clock, systemClock } from '@geoml/core';
+import { OnnxWorker, type OnnxWorkerOptions } from './onnx-worker.js';
+
+/**
+ * Spare ONNX worker threads, per process: idle threads that have booted and imported onnxruntime, so a
+ * new model version only has to create its session. Starting a thread and importing onnxruntime costs
+ * tens of ms of CPU, which a hot swap would otherwise spend while the old version serves on the same
+ * cores. A predictor disposed cleanly gives its thread back (session released) instead of ending it;
+ * `prestart` fills the pool ahead of need. Spares run in the background (nice 19 where the priority can
+ * be raised back) and never keep the process alive.
+ */
+
+type Limits = OnnxWorkerOptions['resourceLimits'];
+
+/** Threads are interchangeable only with the same heap limits and priority mode. */
+export interface WorkerKind {
+  readonly resourceLimits?: Limits;
+  readonly background: boolean;
+}
+
+/** Spares kept per resource-limit setting; more returned threads end. */
+const MAX_SPARES = 1;
+
+const spares = new Map<string, OnnxWorker[]>();
+
+const keyOf = (kind: WorkerKind): string => JSON.stringify([kind.resourceLimits ?? {}, kind.background]);
+
+function list(kind: WorkerKind): OnnxWorker[] {
+  const key = keyOf(kind);
+  const found = spares.get(key);
+  if (found) return found;
+  const l: OnnxWorker[] = [];
+  spares.set(key, l);
+  return l;
+}
+
+function startSpare(kind: WorkerKind): OnnxWorker {
+  const l = list(kind);
+  return new OnnxWorker({
+    clock: systemClock,
+    background: kind.background,
+    ...(kind.resourceLimits ? { resourceLimits: kind.resourceLimits } : {}),
+    onDeath: (dead) => drop(l, dead),
+  });
+}
+
+function drop(l: OnnxWorker[], worker: OnnxWorker): void {
+  const at = l.indexOf(worker);
+  if (at >= 0) l.splice(at, 1);
+}
+
+/** A worker for a new session: a spare of that kind if there is one (adopted by the caller), else a new thread. */
+export function takeWorker(
+  kind: WorkerKind,
+  owner: { clock: Clock; onDeath: (worker: OnnxWorker) => void },
+): OnnxWorker {
+  const l = list(kind);
+  for (let spare = l.shift(); spare; spare = l.shift()) {
+    if (!spare.usable) continue;
+    spare.adopt(owner);
+    return spare;
+  }
+  return new OnnxWorker({
+    ...owner,
+    background: kind.background,
+    ...(kind.resourceLimits ? { resourceLimits: kind.resourceLimits } : {}),
+  });
+}
+
+/**
+ * Takes back a worker whose owner is done with it: its session is released and it waits as a spare.
+ * Returns false, taking nothing, when the pool of that kind is full or the worker is busy or gone (the
+ * owner ends it then).
+ */
+export function returnWorker(worker: OnnxWorker, kind: WorkerKind): boolean {
+  const l = list(kind);
+  if (!worker.usable || !worker.idle || l.filter((w) => w.usable).length >= MAX_SPARES) return false;
+  worker.adopt({ clock: systemClock, onDeath: (dead) => drop(l, dead) });
+  l.push(worker);
+  // Released in order before any load a new owner sends; a thread that dies meanwhile drops out.
+  worker.release().catch(() => drop(l, worker));
+  return true;
+}
+
+/** Starts spare threads until `count` (at most the pool size) of that kind wait for models. */
+export function prestartWorkers(kind: WorkerKind, count = 1): void {
+  const l = list(kind);
+  while (l.length < Math.min(count, MAX_SPARES)) l.push(startSpare(kind));
+}
+
+/** Spare threads waiting, over all resource-limit settings. */
+export function spareWorkers(): number {
+  let n = 0;
+  for (const l of spares.values()) n += l.filter((w) => w.usable).length;
+  return n;
+}
+
+/** Ends every spare thread (e.g. before a process exits or in tests); resolves when they have exited. */
+export async function closeSpareWorkers(): Promise<void> {
+  const all = [...spares.values()].flat();
+  spares.clear();
+  for (const w of all) w.retire();
+  await Promise.all(all.map((w) => w.exited));
+}
