@@ -1,4 +1,5 @@
 import type { MirrorOptions } from './mirror.js';
+import { type OverlayGroup, overlayRole } from './overlay.js';
 import type { KeyRange, ParameterLayout } from './param-layout.js';
 import type { SyncPolicy } from './sync-policy.js';
 import type { ShardAddress } from './worker.js';
@@ -22,6 +23,8 @@ export interface DeploymentInput {
   readonly budgetMbps?: number;
   /** Clocks already trained (a resumed run): the significance schedule continues from there. */
   readonly clockOffset?: number;
+  /** ASP modes: the overlay's groups (checked by `resolveOverlay`); absent: all-to-all mirroring. */
+  readonly groups?: readonly OverlayGroup[];
 }
 
 export interface ShardPlan {
@@ -51,7 +54,7 @@ export interface RegionPlan {
  * Places parameter-server shards and workers in regions for a mode. Every process of a multi-process
  * run computes the same plan from the same input, so they agree on subjects without talking.
  * - ASP modes: each region holds a full replica (its own key-range shards), its workers use only it,
- *   and each shard mirrors the same key range in the other regions.
+ *   and each shard mirrors the same key range in the other regions (of its group, with an overlay).
  * - `bsp`/`ssp`/`tap`: one region-oblivious server whose shards are spread over the regions; every
  *   worker reads and updates all of them, across the WAN.
  * - `lan-bsp`: every worker and shard in the first region.
@@ -73,6 +76,7 @@ export function planDeployment(input: DeploymentInput): RegionPlan[] {
       input.intra === 'ssp' ? { kind: 'ssp', staleness: input.staleness } : { kind: 'bsp' };
     input.regions.forEach((region, r) => {
       const local = allWorkers.slice(r * W, (r + 1) * W);
+      const role = input.groups ? overlayRole(input.groups, region) : undefined;
       const addresses: ShardAddress[] = ranges.map((range, k) => ({
         subject: `gaia.${run}.ps.${token(region)}.${k}`,
         region,
@@ -81,7 +85,8 @@ export function planDeployment(input: DeploymentInput): RegionPlan[] {
       ranges.forEach((range, k) => {
         const mirror: MirrorOptions = {
           region,
-          peers: input.regions.filter((p) => p !== region),
+          peers: role ? role.groupPeers : input.regions.filter((p) => p !== region),
+          ...(role ? { overlay: { hub: role.hub, otherHubs: role.otherHubs } } : {}),
           subjectOf: (p) => `gaia.${run}.m.${token(p)}.${k}`,
           ds: mode === 'asp-async' ? null : input.ds,
           barrier: mode !== 'asp-async',

@@ -29,6 +29,15 @@ export {
   mnistClassifierOptionsSchema,
 } from './mnist-classifier.js';
 export { loadMnistDigits, type MnistDigits } from './mnist-data.js';
+export {
+  GAIA_EC2_11_GROUPS,
+  type Overlay,
+  type OverlayGroup,
+  type OverlayRole,
+  overlayRole,
+  overlaySchema,
+  resolveOverlay,
+} from './overlay.js';
 export { type KeyRange, ParameterLayout } from './param-layout.js';
 export { type Delta, ParameterShard, type SparseDelta } from './parameter-shard.js';
 export { type OnnxExport, type PublishModelOptions, publishModel } from './publish.js';

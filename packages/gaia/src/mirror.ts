@@ -1,20 +1,29 @@
 import { type Clock, tensor } from '@geoml/core';
 import type { Msg, Subscription, Transport } from '@geoml/transport';
 import { GaiaError } from './errors.js';
+import { GroupClock } from './group-clock.js';
+import { decodeIndices, encodeIndices } from './index-coding.js';
 import type { LinkMeter } from './link-meter.js';
 import { listen } from './listen.js';
 import { MirrorClock } from './mirror-clock.js';
+import { MirrorLink } from './mirror-link.js';
 import type { Delta, ParameterShard } from './parameter-shard.js';
-import { LinkBacklog, SelectiveBarrier } from './selective-barrier.js';
-import { SignificanceFilter, type SignificanceFilterOptions } from './significance-filter.js';
+import { SelectiveBarrier } from './selective-barrier.js';
+import {
+  SignificanceFilter,
+  type SignificanceFilterOptions,
+  type SignificantUpdates,
+} from './significance-filter.js';
 import { ThresholdController, type ThresholdControllerOptions } from './threshold-controller.js';
 import { decodeShipped, encodeShipped, type LayoutCounts, noLayouts } from './update-coding.js';
 import { decodeMessage, encodeMessage } from './wire.js';
 
 export interface MirrorOptions {
-  /** This shard's region and the regions holding the same keys. */
   readonly region: string;
+  /** The regions holding the same keys that this shard mirrors directly: all others, or its group. */
   readonly peers: readonly string[];
+  /** Overlay: the hub of the region's group (the region itself for a hub) and the other groups' hubs. */
+  readonly overlay?: { readonly hub: string; readonly otherHubs: readonly string[] };
   /** Subject prefix of shard `k`'s mirror endpoint in `region`. */
   readonly subjectOf: (region: string) => string;
   /** Mirror-clock bound DS; `null`: no mirror clock (Gaia_Async). */
@@ -29,41 +38,66 @@ export interface MirrorOptions {
   readonly clockOffset?: number;
 }
 
+/** Significant updates of region (or, from a hub, group) `from`: its `seq`-th, made at clock `t`. */
 interface DataMeta {
   from: string;
   seq: number;
   t: number;
   scale?: number;
 }
+/**
+ * Sender `from` reached clock `t` (`g` set: the group of hub `g` did); `ack`: the last data message
+ * it received on this link; `sent`: data messages it sent on this link before this clock.
+ */
 interface ClockMeta {
   from: string;
   t: number;
   ack: number;
+  sent: number;
+  g?: string;
 }
+/** The `n` keys (`all`: every key) of `from`'s message `seq` are on their way. */
 interface BarrierMeta {
   from: string;
   seq: number;
+  n: number;
+  all?: true;
 }
+
+const groupKey = (hub: string) => `group:${hub}`;
 
 /**
  * The mirror client and mirror server of one shard (Gaia §3): at each region clock it ships the
- * significant part of the accumulated local updates to the same shard in every other region (data
- * lane), then its clock (control lane, carrying an acknowledgement of what it received); it applies
- * what peers ship, and keeps the mirror clock and selective barrier that gate local reads.
+ * significant part of the accumulated local updates to the same shard in the regions it mirrors (data
+ * lane), then its clock (control lane, acknowledging what it received); it applies what they ship, and
+ * keeps the mirror clock and selective barrier that gate local reads.
+ *
+ * With an overlay (reference §1.6) a region mirrors its group; its group's hub also adds what the group
+ * shipped into an inter-group accumulator, ships that accumulator's significant part to the other hubs
+ * once its group clock passes each clock, and forwards what other hubs send (data, barrier indexes,
+ * group clocks) to its members, so every update reaches every region once. Mirror clocks then count
+ * each other group as one clock: a reader at `t` waits for its group's regions and every other group
+ * to reach `t - DS`, which bounds every pair's staleness by DS clocks as without the overlay.
  */
 export class Mirror {
   readonly filter: SignificanceFilter;
   readonly barrier = new SelectiveBarrier();
   readonly mirrorClock: MirrorClock | undefined;
   readonly controller: ThresholdController | undefined;
+  /** A hub's inter-group accumulator: what its group shipped and the other groups have not got. */
+  readonly interFilter: SignificanceFilter | undefined;
   /** Mirrored messages rejected (NaN/Inf or malformed). */
   rejected = 0;
   /** Messages shipped in each wire layout. */
   readonly layouts: LayoutCounts = noLayouts();
   private seq = 0;
-  private readonly backlog = new Map<string, LinkBacklog>();
-  private readonly received = new Map<string, number>();
-  private readonly sentSinceTick = new Map<string, number>();
+  private readonly links = new Map<string, MirrorLink>();
+  private readonly peers: ReadonlySet<string>;
+  private readonly otherHubs: ReadonlySet<string>;
+  private readonly isHub: boolean;
+  /** A member's hub, through which the other groups' updates arrive. */
+  private readonly viaHub: string | undefined;
+  private readonly groupClock: GroupClock | undefined;
   private lastTickAt: number;
   private readonly subs: Subscription[] = [];
 
@@ -74,14 +108,24 @@ export class Mirror {
     private readonly options: MirrorOptions,
     private readonly meter?: LinkMeter,
   ) {
+    const o = options.overlay;
+    this.isHub = o?.hub === options.region;
+    this.peers = new Set(options.peers);
+    this.otherHubs = new Set(o?.otherHubs ?? []);
+    this.viaHub = o && !this.isHub ? o.hub : undefined;
+    const neighbours = [...options.peers, ...(this.isHub ? this.otherHubs : [])];
+    for (const n of neighbours) this.links.set(n, new MirrorLink(options.barrierBytes));
     this.filter = new SignificanceFilter(shard.size, options.filter);
-    this.mirrorClock = options.ds === null ? undefined : new MirrorClock(options.peers, options.ds);
-    this.controller = options.controller ? new ThresholdController(options.controller) : undefined;
-    for (const p of options.peers) {
-      this.backlog.set(p, new LinkBacklog(options.barrierBytes));
-      this.received.set(p, -1);
-      this.sentSinceTick.set(p, 0);
+    this.mirrorClock =
+      options.ds === null
+        ? undefined
+        : new MirrorClock([...options.peers, ...[...this.otherHubs].map(groupKey)], options.ds);
+    if (this.isHub && this.otherHubs.size > 0) {
+      this.interFilter = new SignificanceFilter(shard.size, options.filter);
+      // Without mirror clocks (Gaia_Async) the hub ships its aggregate at its own clock.
+      if (this.mirrorClock) this.groupClock = new GroupClock(options.peers);
     }
+    this.controller = options.controller ? new ThresholdController(options.controller) : undefined;
     this.lastTickAt = clock.now();
   }
 
@@ -109,87 +153,171 @@ export class Mirror {
 
   /** The region reached clock `t`: ship what is significant, then tell the peers. */
   tick(t: number): void {
-    if (this.options.peers.length === 0) return;
+    if (this.links.size === 0) return;
     if (this.controller) {
       const elapsed = this.clock.now() - this.lastTickAt;
-      this.controller.observe([...this.sentSinceTick.values()], elapsed);
+      this.controller.observe(
+        [...this.links.values()].map((l) => l.sinceTick),
+        elapsed,
+      );
     }
     this.lastTickAt = this.clock.now();
-    for (const p of this.options.peers) this.sentSinceTick.set(p, 0);
-    const out = this.filter.take(
-      this.shard.values,
-      t + (this.options.clockOffset ?? 0),
-      this.controller?.raise ?? 0,
-    );
+    for (const l of this.links.values()) l.sinceTick = 0;
+    const out = this.filter.take(this.shard.values, t + this.offset, this.raise);
     if (out.indices.length > 0) {
-      const seq = this.seq++;
-      const meta: DataMeta = {
-        from: this.options.region,
-        seq,
-        t,
-        ...(out.int8 ? { scale: out.int8.scale } : {}),
-      };
-      this.layouts[out.layout]++;
-      const data = encodeMessage(meta, encodeShipped(out, this.shard.size));
-      for (const p of this.options.peers) {
-        const link = this.backlog.get(p) as LinkBacklog;
-        if (this.options.barrier && link.congested) {
-          const idx = tensor(
-            'int32',
-            [out.indices.length],
-            new Int32Array(out.indices.buffer, out.indices.byteOffset, out.indices.length),
-          );
-          this.send(
-            p,
-            'barrier',
-            encodeMessage<BarrierMeta>({ from: this.options.region, seq }, new Map([['i', idx]])),
-            'control',
-          );
-        }
-        this.send(p, 'data', data, 'data');
-        link.sent(seq, data.length);
-      }
+      this.ship(this.peers, out, t);
+      // What the group holds now and the other groups do not yet.
+      this.interFilter?.accumulate({ indices: out.indices, values: out.values });
     }
-    if (this.mirrorClock) {
-      for (const p of this.options.peers) {
-        const meta: ClockMeta = { from: this.options.region, t, ack: this.received.get(p) ?? -1 };
-        this.send(p, 'clock', encodeMessage(meta), 'control');
-      }
+    if (this.mirrorClock) for (const p of this.peers) this.sendClock(p, t);
+    if (this.interFilter) for (const g of this.groupClock?.ownClock(t) ?? [t]) this.interTick(g);
+  }
+
+  private get offset(): number {
+    return this.options.clockOffset ?? 0;
+  }
+
+  private get raise(): number {
+    return this.controller?.raise ?? 0;
+  }
+
+  /** A hub's group reached clock `g`: the aggregate's significant part goes to the other hubs. */
+  private interTick(g: number): void {
+    const out = (this.interFilter as SignificanceFilter).take(this.shard.values, g + this.offset, this.raise);
+    if (out.indices.length > 0) this.ship(this.otherHubs, out, g);
+    if (this.mirrorClock) for (const h of this.otherHubs) this.sendClock(h, g, this.options.region);
+  }
+
+  /** Sends this region's significant updates to `to`, indexes first on links that are backed up. */
+  private ship(to: ReadonlySet<string>, out: SignificantUpdates, t: number): void {
+    const seq = this.seq++;
+    const meta: DataMeta = {
+      from: this.options.region,
+      seq,
+      t,
+      ...(out.int8 ? { scale: out.int8.scale } : {}),
+    };
+    this.layouts[out.layout]++;
+    const data = encodeMessage(meta, encodeShipped(out, this.shard.size));
+    let announce: Uint8Array | undefined;
+    for (const n of to) {
+      this.sendData(n, data, () => {
+        announce ??= barrierMessage(meta.from, seq, out.layout === 'dense' ? undefined : out.indices);
+        return announce;
+      });
     }
   }
 
-  private send(peer: string, kind: string, data: Uint8Array, lane: 'data' | 'control'): void {
-    this.transport.publish(`${this.options.subjectOf(peer)}.${kind}`, data, { lane });
-    this.meter?.count(this.options.region, peer, data.length, lane);
-    if (lane === 'data') this.sentSinceTick.set(peer, (this.sentSinceTick.get(peer) ?? 0) + data.length);
+  private sendData(to: string, data: Uint8Array, announce: () => Uint8Array): void {
+    const link = this.links.get(to) as MirrorLink;
+    if (this.options.barrier && link.backlog.congested) this.send(to, 'barrier', announce(), 'control');
+    this.send(to, 'data', data, 'data');
+    link.sending(data.length);
+  }
+
+  private sendClock(to: string, t: number, group?: string): void {
+    const link = this.links.get(to) as MirrorLink;
+    const meta: ClockMeta = {
+      from: this.options.region,
+      t,
+      ack: link.received - 1,
+      sent: link.sent,
+      ...(group ? { g: group } : {}),
+    };
+    this.send(to, 'clock', encodeMessage(meta), 'control');
+  }
+
+  private send(to: string, kind: string, data: Uint8Array, lane: 'data' | 'control'): void {
+    this.transport.publish(`${this.options.subjectOf(to)}.${kind}`, data, { lane });
+    this.meter?.count(this.options.region, to, data.length, lane);
+  }
+
+  /** The neighbour a message of `origin` arrives from; `GaiaError` `PROTOCOL` for a stranger. */
+  private linkOf(origin: string): string {
+    if (this.links.has(origin)) return origin;
+    if (this.viaHub && this.otherHubs.has(origin)) return this.viaHub;
+    throw new GaiaError('PROTOCOL', `mirror message from unknown region ${origin}`);
   }
 
   private onData(msg: Msg): void {
     const { meta, tensors } = decodeMessage<DataMeta>(msg.data);
-    if (!this.received.has(meta.from))
-      throw new GaiaError('PROTOCOL', `update from unknown region ${meta.from}`);
-    this.received.set(meta.from, Math.max(meta.seq, this.received.get(meta.from) as number));
+    const via = this.linkOf(meta.from);
     try {
+      let delta: Delta | undefined;
+      try {
+        delta = decodeShipped(tensors, this.shard.size, meta.scale);
+      } finally {
+        // Another group's aggregate goes on to the members even when refused here: each refuses it
+        // too, and their barriers on it are released.
+        if (this.isHub && this.otherHubs.has(via)) {
+          const keys = delta instanceof Float32Array ? undefined : delta?.indices;
+          for (const p of this.peers) {
+            this.sendData(p, msg.data, () => barrierMessage(meta.from, meta.seq, keys));
+          }
+        }
+      }
       // Mirrored entries were counted where they arose; they do not feed this region's filter.
-      this.shard.apply(decodeShipped(tensors, this.shard.size, meta.scale), false);
+      this.shard.apply(delta as Delta, false);
+      if (this.interFilter && this.peers.has(via)) this.interFilter.accumulate(delta as Delta);
     } finally {
       this.barrier.release(meta.from, meta.seq);
+      this.links.get(via)?.arrived();
     }
   }
 
   private onClock(msg: Msg): void {
     const { meta } = decodeMessage<ClockMeta>(msg.data);
-    if (!this.received.has(meta.from))
-      throw new GaiaError('PROTOCOL', `clock from unknown region ${meta.from}`);
-    this.backlog.get(meta.from)?.acknowledged(meta.ack);
-    this.mirrorClock?.report(meta.from, meta.t);
+    const link = this.links.get(meta.from);
+    if (!link) throw new GaiaError('PROTOCOL', `clock from unknown region ${meta.from}`);
+    link.backlog.acknowledged(meta.ack);
+    const { t, g } = meta;
+    if (g === undefined) {
+      if (!this.peers.has(meta.from)) throw new GaiaError('PROTOCOL', `region clock from ${meta.from}`);
+      this.mirrorClock?.report(meta.from, t);
+      const groupClock = this.groupClock;
+      // The group clock moves only once the member's data for that clock is in the aggregate.
+      if (groupClock) {
+        link.afterReceived(meta.sent, () => {
+          for (const c of groupClock.memberClock(meta.from, t)) this.interTick(c);
+        });
+      }
+      return;
+    }
+    if (!this.otherHubs.has(g)) throw new GaiaError('PROTOCOL', `clock of unknown group ${g}`);
+    this.mirrorClock?.report(groupKey(g), t);
+    // A hub passes another group's clock on after the data it covers, as that group's hub would.
+    if (this.isHub)
+      link.afterReceived(meta.sent, () => {
+        for (const p of this.peers) this.sendClock(p, t, g);
+      });
   }
 
   private onBarrier(msg: Msg): void {
     const { meta, tensors } = decodeMessage<BarrierMeta>(msg.data);
-    const i = tensors.get('i');
-    if (!i || 'indices' in i || i.dtype !== 'int32') throw new GaiaError('PROTOCOL', 'bad barrier message');
-    const idx = i.data as Int32Array;
-    this.barrier.block(meta.from, meta.seq, new Uint32Array(idx.buffer, idx.byteOffset, idx.length));
+    const via = this.linkOf(meta.from);
+    let indices: Uint32Array;
+    if (meta.all) {
+      indices = new Uint32Array(this.shard.size);
+      for (let i = 0; i < indices.length; i++) indices[i] = i;
+    } else {
+      const x = tensors.get('x');
+      if (!x || 'indices' in x || x.dtype !== 'uint8') throw new GaiaError('PROTOCOL', 'bad barrier message');
+      indices = decodeIndices(x.data as Uint8Array, meta.n, this.shard.size);
+    }
+    this.barrier.block(meta.from, meta.seq, indices);
+    // Another group's announcement goes on to the members, ahead of the data it announces.
+    if (this.isHub && this.otherHubs.has(via)) {
+      for (const p of this.peers) this.send(p, 'barrier', msg.data, 'control');
+    }
   }
+}
+
+/** The control message announcing `keys` (`undefined`: every key) of `from`'s message `seq`. */
+function barrierMessage(from: string, seq: number, keys: Uint32Array | undefined): Uint8Array {
+  if (!keys) return encodeMessage<BarrierMeta>({ from, seq, n: 0, all: true });
+  const x = encodeIndices(keys);
+  return encodeMessage<BarrierMeta>(
+    { from, seq, n: keys.length },
+    new Map([['x', tensor('uint8', [x.length], x)]]),
+  );
 }

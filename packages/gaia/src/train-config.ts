@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { overlaySchema } from './overlay.js';
 import type { Workload } from './workload.js';
 
 const isWorkload = (v: unknown): v is Workload =>
@@ -39,6 +40,12 @@ export const trainConfigSchema = z
     intra: z.enum(['bsp', 'ssp']).default('bsp'),
     /** Mirror-clock bound DS (0 in every configuration the authors shipped). */
     ds: z.number().int().min(0).default(0),
+    /**
+     * ASP modes: `'none'` (each region mirrors every other), `'gaia-ec2-11'` (the authors' three groups of
+     * the 11 EC2 regions) or `{ groups: [{ hub, members }] }`: regions mirror their group directly and
+     * hubs exchange their groups' aggregated significant updates (reference/gaia.md §1.6).
+     */
+    overlay: overlaySchema.default('none'),
     /** Initial significance threshold τ0 (relative change); τ_t = τ0/√t. */
     tau0: z.number().min(0).max(10).default(0.01),
     /** Unacknowledged bytes on a WAN link above which the selective barrier announces indexes first. */

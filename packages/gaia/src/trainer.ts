@@ -15,6 +15,7 @@ import { type Mode, planDeployment, type RegionPlan } from './deployment.js';
 import { GaiaError } from './errors.js';
 import { LinkMeter } from './link-meter.js';
 import type { Mirror } from './mirror.js';
+import { resolveOverlay } from './overlay.js';
 import { ParameterLayout } from './param-layout.js';
 import { Region } from './region.js';
 import { rendezvous } from './rendezvous.js';
@@ -61,6 +62,7 @@ async function execute(
   );
   const connect = options.connect ?? topo.connect;
   const W = cfg.workersPerRegion;
+  const groups = resolveOverlay(cfg.overlay, topo.regions, cfg.mode);
   const plans = planDeployment({
     run: cfg.run,
     mode: cfg.mode,
@@ -75,6 +77,7 @@ async function execute(
     barrierBytes: cfg.barrierBytes,
     clockOffset: offset,
     ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps } : {}),
+    ...(groups ? { groups } : {}),
   });
   const here = localPlans(plans, cfg.mode, options.regions);
   const data = workload.shards(topo.regions.length, W, cfg.split);
