@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tetheredNatsServer } from '../examples/cluster/tethered-nats-server.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -49,11 +52,35 @@ const announcedPids = (stdout: string) => [...stdout.matchAll(/\bpid (\d+)\)/g)]
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  // An orphan that has exited stays a zombie until the init process reaps it: not running.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
 };
+
+/** Deletes the temp dir of the (gone) nats-server `pid`, found by the ports file it wrote there. */
+function removeServerDir(pid: number): void {
+  for (const name of readdirSync(tmpdir())) {
+    const dir = join(tmpdir(), name);
+    if (name.startsWith('geoml-nats-') && existsSync(join(dir, `nats-server_${pid}.ports`)))
+      rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once none of `pids` runs, or after `ms` with those still running. */
+async function survivors(pids: number[], ms: number): Promise<number[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const left = pids.filter(alive);
+    if (left.length === 0 || Date.now() > end) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 describe('examples/cluster (multi-process: regional nats-servers, training, serving, load)', () => {
   it('trains across three region processes, serves the published model over HTTP, and leaves no process behind', async () => {
@@ -118,4 +145,54 @@ describe('examples/cluster (multi-process: regional nats-servers, training, serv
     expect(pids.length).toBe(3 + 4);
     for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
   }, 150_000);
+
+  it('when the orchestrator itself is killed -9, its nats-servers and children do not outlive it', async () => {
+    let orchestrator: number | undefined;
+    let killed = false;
+    const { code, stdout } = await runCluster(120_000, (line) => {
+      orchestrator ??= Number(/^\[cluster\] orchestrator pid (\d+)$/.exec(line)?.[1]) || undefined;
+      if (!killed && orchestrator !== undefined && /^\[train \w+\] clock \d+\//.test(line)) {
+        killed = true;
+        process.kill(orchestrator, 'SIGKILL');
+      }
+    });
+    expect(killed, `exit ${code}\n${stdout}`).toBe(true);
+    // no clean-up ran: the process had no chance to stop anything itself
+    expect(stdout).not.toContain('[cluster] stopping every process');
+    const pids = announcedPids(stdout);
+    expect(pids.length, stdout).toBe(3 + 4);
+    expect(await survivors([orchestrator!, ...pids], 20_000), 'processes still running').toEqual([]);
+    // Killed outright, it could not delete its servers' temp dirs: the test does.
+    for (const pid of pids.slice(0, 3)) removeServerDir(pid);
+  }, 150_000);
+
+  it('a nats-server started through the tether dies with its parent, even one killed -9', async () => {
+    const binary = tetheredNatsServer();
+    expect(binary, 'needs util-linux setpriv with --pdeathsig').toBeDefined();
+    // A parent that starts one server (no gateway, nothing makes it log or exit) and kills itself.
+    const parent = spawn(
+      process.execPath,
+      [
+        ...['--import', 'tsx', '--conditions=@geoml/source', '--input-type=module', '-e'],
+        `import { startNatsServer } from '@geoml/transport';
+         const server = await startNatsServer({ binary: process.argv[1] });
+         process.stdout.write('server pid ' + server.pid + '\\n', () => process.kill(process.pid, 'SIGKILL'));`,
+        binary!,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    parent.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    parent.stderr.on('data', (d: Buffer) => {
+      out += d;
+    });
+    const signal = await new Promise((resolve) => parent.on('close', (_, s) => resolve(s)));
+    expect(signal, out).toBe('SIGKILL');
+    const server = Number(/server pid (\d+)/.exec(out)?.[1]);
+    expect(server, out).toBeGreaterThan(0);
+    expect(await survivors([server], 10_000), 'nats-server still running').toEqual([]);
+    removeServerDir(server);
+  }, 60_000);
 });

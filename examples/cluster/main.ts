@@ -3,7 +3,9 @@
  * WAN links (a JetStream supercluster), one Gaia training process per region, one Clipper serving process
  * hot-loading from the JetStream registry, and one load generator. Every child's output is shown with its
  * name; the run ends with a short summary. Ctrl-C (or any failing child) stops everything: children get
- * SIGTERM, then SIGKILL after a grace period, and the nats-servers are stopped.
+ * SIGTERM, then SIGKILL after a grace period, and the nats-servers are stopped. If this process is killed
+ * outright (kill -9), nothing of the run stays: children see their IPC channel close, and the kernel kills
+ * the nats-servers (their parent-death signal, see tethered-nats-server.sh).
  *
  *   pnpm demo:cluster [--quick]
  *   npx tsx --conditions=@geoml/source examples/cluster/main.ts [--quick]
@@ -11,6 +13,7 @@
 import { type Supercluster, startSupercluster } from '@geoml/transport';
 import { Child } from './child.js';
 import { type LoadResult, printSummary, type RegionResult } from './summary.js';
+import { tetheredNatsServer } from './tethered-nats-server.js';
 
 const quick = process.argv.includes('--quick');
 const REGIONS = ['virginia', 'frankfurt', 'singapore'];
@@ -78,10 +81,15 @@ const spawnChild = <R>(name: string, script: string, args: string[]): Child<R> =
 
 try {
   const started = performance.now();
+  print(`[cluster] orchestrator pid ${process.pid}`);
   print(
     `[cluster] starting ${REGIONS.length} regional nats-servers (JetStream, gateways through WAN proxies)...`,
   );
-  cluster = await startSupercluster(REGIONS, { jetstream: true, wan: WAN });
+  // Children leave when their IPC channel closes; the servers, started here, are tied to this process too.
+  const binary = tetheredNatsServer();
+  if (!binary)
+    print('[cluster] no setpriv --pdeathsig here: if this process is killed -9, its nats-servers stay');
+  cluster = await startSupercluster(REGIONS, { jetstream: true, wan: WAN, binary });
   for (const r of REGIONS)
     print(
       `[cluster] ${r}: ${cluster.urls(r).join(',')} (nats-server pid ${cluster.cluster(r).servers[0]?.pid})`,
