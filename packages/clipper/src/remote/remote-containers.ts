@@ -37,7 +37,10 @@ export type ReplicaEvent =
   | { readonly type: 'dropped' | 'left'; readonly replica: RemoteReplica };
 
 export interface RemoteContainersOptions {
-  /** Time for heartbeats, waits and its predictors' batch timeouts. Default `systemClock`. */
+  /**
+   * Time for heartbeats, waits and its predictors' batch timeouts. Default `systemClock`; give it the
+   * Clipper's clock when serving through `serve`, so batch timeouts and query deadlines share one time.
+   */
   readonly clock?: Clock;
   /** Heartbeats a replica may miss before it is dropped. Default 3. */
   readonly missedHeartbeats?: number;
