@@ -66,7 +66,7 @@ export class EdfQueue<T extends Deadlined> {
     }
     // With nothing due before it, a query runs on the next free replica: always admit it. Refusing it on a
     // stale estimate would also starve the estimate of the measurements that could correct it.
-    const ahead = estimate ? this.countDueBy(item.deadline) : 0;
+    const ahead = estimate && this.heap.size > 0 ? this.countDueBy(item.deadline) : 0;
     if (estimate && ahead > 0) {
       const predicted = estimate(ahead);
       if (predicted !== undefined && predicted > slack) {

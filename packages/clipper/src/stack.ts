@@ -60,20 +60,21 @@ export function stackBatch(
   inputs: readonly Record<string, Tensor>[],
   specs: readonly InputSpec[],
 ): Record<string, Tensor> {
-  const known = new Set(specs.map((s) => s.name));
-  const expected = specs.map((s) => `'${s.name}'`).join(', ');
-  inputs.forEach((query, q) => {
+  // Plain loops, and the error text built only on an error: this runs once per batch on the serving path.
+  const expected = () => specs.map((s) => `'${s.name}'`).join(', ');
+  for (let q = 0; q < inputs.length; q++) {
+    const query = inputs[q];
     if (!query || typeof query !== 'object') {
       throw new ContainerError(
         'BAD_INPUT',
-        `query ${q} is not an object of named tensors (model inputs: ${expected})`,
+        `query ${q} is not an object of named tensors (model inputs: ${expected()})`,
       );
     }
     for (const name of Object.keys(query)) {
-      if (!known.has(name))
-        throw badInput(name, `unknown input '${name}' in query ${q} (model inputs: ${expected})`);
+      if (!specs.some((s) => s.name === name))
+        throw badInput(name, `unknown input '${name}' in query ${q} (model inputs: ${expected()})`);
     }
-  });
+  }
   const stacked: Record<string, Tensor> = {};
   for (const spec of specs) {
     const first = checkItem(spec, inputs[0]?.[spec.name], 0);
