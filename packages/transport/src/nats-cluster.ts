@@ -7,9 +7,6 @@ import { mergeNatsConf, type NatsConf } from './nats-conf.js';
 import { freePort, type NatsServer, NatsServerProcess, waitForMonitor } from './nats-server.js';
 import { retryOnPortClash } from './nats-start-retry.js';
 
-// Transitional: tests still import the supercluster from here; its home is supercluster.ts.
-export { type Supercluster, startSupercluster } from './supercluster.js';
-
 export interface NatsClusterOptions {
   /** Cluster name; default `geoml`. */
   name?: string;

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessHub } from '../src/in-process-hub.js';
 import { ModelRegistry, RegistryError, type Transport } from '../src/index.js';
 import { blobName } from '../src/model-registry-layout.js';
-import { startSupercluster } from '../src/nats-cluster.js';
 import { startNatsServer } from '../src/nats-server.js';
 import { NatsTransport } from '../src/nats-transport.js';
+import { startSupercluster } from '../src/supercluster.js';
 
 /** Two connections to one deployment: the trainer's and the server's, in different regions. */
 interface TransportPair {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Supercluster, startSupercluster } from '../src/nats-cluster.js';
 import { NatsTransport } from '../src/nats-transport.js';
+import { type Supercluster, startSupercluster } from '../src/supercluster.js';
 import type { Msg } from '../src/transport.js';
 import type { WanProxy } from '../src/wan-proxy.js';
 
