@@ -1,9 +1,12 @@
 /**
- * The HTTP side of the benchmark: starting a server child process (`server-process.ts`) and a keep-alive
- * node:http client whose `send` posts one query and reports whether the model answered it.
+ * The HTTP side of the benchmark: starting a server child process (`server-process.ts`), a keep-alive
+ * node:http client whose `send` posts one query and reports whether the model answered it, and a lean
+ * raw-socket client for the throughput limit (see `rawSender`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +17,7 @@ const START_LIMIT_MS = 120_000;
 
 export interface ServerProcess {
   readonly port: number;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -35,6 +39,7 @@ export async function spawnServer(kind: 'naive' | 'geoml', model: string): Promi
   });
   return {
     port,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -84,4 +89,133 @@ export function httpSender(
  */
 export function compactBody(data: Float32Array): string {
   return JSON.stringify({ input: Array.from(data, (v) => Math.round(v * 255)) });
+}
+
+/**
+ * A closed-loop client on raw keep-alive sockets sending the same prebuilt HTTP/1.1 request: one request in
+ * flight per socket (no pipelining), the answer read only as far as its status line and Content-Length.
+ * It costs the client a few µs per request where node:http's client costs tens, so at the throughput limit
+ * the CPU the benchmark measures is the server's, not the load generator's (perf_analyzer's role, in C++).
+ * A request counts as served on status 200 without `"default":true` in the body.
+ */
+export function rawSender(port: number, requestBytes: Buffer): Send & { close(): void } {
+  const idle: Conn[] = [];
+  const all: Conn[] = [];
+  const send = async () => {
+    const conn = idle.pop() ?? openConn(port, all);
+    const ok = await new Promise<boolean>((resolve) => {
+      conn.waiting = resolve;
+      conn.socket.write(requestBytes);
+    });
+    if (!conn.socket.destroyed) idle.push(conn);
+    return ok;
+  };
+  return Object.assign(send, {
+    close: () => {
+      for (const c of all) c.socket.destroy();
+    },
+  });
+}
+
+interface Conn {
+  socket: Socket;
+  waiting?: (ok: boolean) => void;
+  buf: Buffer;
+}
+
+const HEADER_END = Buffer.from('\r\n\r\n');
+const DEFAULT_MARK = Buffer.from('"default":true');
+
+function openConn(port: number, all: Conn[]): Conn {
+  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+  const conn: Conn = { socket, buf: Buffer.alloc(0) };
+  all.push(conn);
+  const settle = (ok: boolean) => {
+    const w = conn.waiting;
+    conn.waiting = undefined;
+    w?.(ok);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    conn.buf = conn.buf.length === 0 ? chunk : Buffer.concat([conn.buf, chunk]);
+    const end = conn.buf.indexOf(HEADER_END);
+    if (end < 0) return;
+    const head = conn.buf.toString('latin1', 0, end);
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+    const total = end + 4 + length;
+    if (conn.buf.length < total) return;
+    const body = conn.buf.subarray(end + 4, total);
+    conn.buf = conn.buf.subarray(total);
+    settle(head.startsWith('HTTP/1.1 200') && body.indexOf(DEFAULT_MARK) < 0);
+  });
+  socket.on('error', () => settle(false));
+  socket.on('close', () => settle(false));
+  return conn;
+}
+
+/** A complete HTTP/1.1 POST (headers and body) for `rawSender`. */
+export function httpRequest(path: string, body: Buffer, headers: Record<string, string | number>): Buffer {
+  const lines = [`POST ${path} HTTP/1.1`, 'host: 127.0.0.1', 'connection: keep-alive'];
+  for (const [k, v] of Object.entries({ ...headers, 'content-length': body.length }))
+    lines.push(`${k}: ${v}`);
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), body]);
+}
+
+/**
+ * An Open Inference Protocol `infer` request for `rows` (each one query's float32 input) as one tensor of
+ * shape [rows, ...item]: JSON `data` (pixel values as integers 0-255, as compact as `compactBody`) or the
+ * binary tensor data extension (the same values as float32 bytes after the JSON header). The output comes
+ * back in the same encoding.
+ */
+export function oipRequest(
+  model: string,
+  input: { name: string; shape: readonly number[] },
+  rows: Float32Array[],
+  encoding: 'json' | 'binary',
+): { request: Buffer; bodyBytes: number } {
+  const pixels = rows.map((r) => Float32Array.from(r, (v) => Math.round(v * 255)));
+  const shape = [rows.length, ...input.shape];
+  const path = `/v2/models/${model}/infer`;
+  // The same 2 s deadline as app `bulk`'s objective (Triton's `timeout`, µs).
+  const parameters = { timeout: 2_000_000 };
+  if (encoding === 'json') {
+    const data = pixels.flatMap((r) => Array.from(r));
+    const body = Buffer.from(
+      JSON.stringify({ inputs: [{ name: input.name, shape, datatype: 'FP32', data }], parameters }),
+    );
+    return {
+      request: httpRequest(path, body, { 'content-type': 'application/json' }),
+      bodyBytes: body.length,
+    };
+  }
+  const tensor = new Float32Array(pixels.reduce((n, r) => n + r.length, 0));
+  for (const [i, r] of pixels.entries()) tensor.set(r, i * r.length);
+  const bytes = Buffer.from(tensor.buffer);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: input.name, shape, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }],
+      parameters: { ...parameters, binary_data_output: true },
+    }),
+  );
+  const body = Buffer.concat([header, bytes]);
+  const request = httpRequest(path, body, {
+    'content-type': 'application/octet-stream',
+    'inference-header-content-length': header.length,
+  });
+  return { request, bodyBytes: body.length };
+}
+
+/** CPU seconds so far of each thread of process `pid` (Linux /proc; empty elsewhere), busiest first. */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime are fields 14 and 15 of stat (11 and 12 after the command), in clock ticks (100/s).
+      out.set(tid, (Number(fields[11]) + Number(fields[12])) / 100);
+    }
+  } catch {
+    // not Linux, or the process is gone: no per-thread figures
+  }
+  return out;
 }

@@ -2,10 +2,21 @@
  * geoml's HTTP frontend against the naive server (node:http + `session.run` per request on the main
  * thread), each in its own child process, loaded the same way by this process: closed loop over
  * keep-alive connections, the same compact JSON body on `POST /bench/predict`, concurrencies interleaved.
+ * Then geoml's throughput limit over the Open Inference Protocol, JSON against binary tensors, one row per
+ * request and several (`binaryLimit`).
  */
 import { buildOnnxModel, type OnnxModelName, sampleInput } from '../../test/fixtures/onnx-models.js';
+import { QUICK } from '../lib/results.js';
 import { SLO_MS } from './deploy.js';
-import { compactBody, httpSender, spawnServer } from './http-load.js';
+import {
+  compactBody,
+  httpSender,
+  oipRequest,
+  rawSender,
+  type ServerProcess,
+  spawnServer,
+  threadCpuSeconds,
+} from './http-load.js';
 import { closedLoop, type LoadStats } from './load.js';
 
 export interface HttpPoint extends LoadStats {
@@ -26,6 +37,32 @@ export interface HttpResult {
    * `limitConcurrency` outstanding requests; median of `reps` runs.
    */
   servedLimit: LoadStats & { concurrency: number };
+  /** The limit over OIP `infer` on model `bulk`, JSON vs binary tensors, by rows per request. */
+  oip: OipPoint[];
+}
+
+/**
+ * Rows per request of the OIP limit runs: 1 (strict, one query per request) and as many 784-float rows
+ * as make E1's 64 KB and 256 KB binary payloads (20 × 3 136 B, 84 × 3 136 B), as perf_analyzer's `-b N`.
+ */
+const OIP = QUICK
+  ? { rows: [1, 20], itemsInFlight: 512, reps: 1 }
+  : { rows: [1, 20, 84], itemsInFlight: 512, reps: 2 };
+
+export interface OipPoint extends LoadStats {
+  encoding: 'json' | 'binary';
+  rows: number;
+  bodyBytes: number;
+  concurrency: number;
+  /** Model answers (rows) per second: served requests × rows. */
+  itemsPerSecond: number;
+  /**
+   * CPU cores used over the run (warm-up included): the server's main thread (HTTP and Clipper), its
+   * busiest other thread (the onnx worker), and this client process; and the server main thread's CPU per
+   * model answer (µs), which, unlike throughput, a busy box inflates little.
+   */
+  cores: { serverMain: number; serverWorker: number; client: number };
+  mainCpuUsPerItem: number;
 }
 
 export async function httpComparison(
@@ -47,6 +84,7 @@ export async function httpComparison(
   };
   const points: HttpPoint[] = [];
   let servedLimit: HttpResult['servedLimit'];
+  let oip: OipPoint[] = [];
   try {
     for (const concurrency of opts.concurrency) {
       const runs: Record<'naive' | 'geoml', LoadStats[]> = { naive: [], geoml: [] };
@@ -87,7 +125,13 @@ export async function httpComparison(
     }
     bulk.sort((a, b) => a.throughput - b.throughput);
     servedLimit = { ...bulk[(bulk.length - 1) >> 1]!, concurrency: opts.limitConcurrency };
-    tick(`HTTP ${modelName} limit ${servedLimit.throughput.toFixed(0)} q/s`);
+    oip = await oipLimit(servers.geoml, modelName, opts);
+    const best = (rows: (r: number) => boolean) =>
+      Math.max(...oip.filter((p) => p.encoding === 'binary' && rows(p.rows)).map((p) => p.itemsPerSecond));
+    tick(
+      `HTTP ${modelName} limit ${servedLimit.throughput.toFixed(0)} q/s JSON; binary ` +
+        `${best((r) => r === 1).toFixed(0)} single, ${best((r) => r > 1).toFixed(0)} batched items/s`,
+    );
   } finally {
     await Promise.all([servers.naive.stop(), servers.geoml.stop()]);
   }
@@ -100,5 +144,82 @@ export async function httpComparison(
     goodput: { naive: best('naive', 'goodput'), geoml: best('geoml', 'goodput') },
     served: { naive: best('naive', 'throughput'), geoml: best('geoml', 'throughput') },
     servedLimit: servedLimit!,
+    oip,
   };
+}
+
+/**
+ * geoml's throughput limit on app/model `bulk` (2 s objective, AIMD up to 256) over OIP `infer`: for each
+ * rows-per-request and encoding, a closed loop keeping `itemsInFlight` rows outstanding (two full batches,
+ * so one can fill while the other runs), from the lean raw-socket client; encodings alternate within a
+ * repetition; median of the repetitions by items/s.
+ */
+export async function oipLimit(
+  server: ServerProcess,
+  modelName: OnnxModelName,
+  opts: { reps: number; warmupMs: number; durationMs: number },
+): Promise<OipPoint[]> {
+  const model = buildOnnxModel(modelName);
+  const input = { name: model.inputName, shape: model.inputShape };
+  const points: OipPoint[] = [];
+  for (const rows of OIP.rows) {
+    const data = Array.from({ length: rows }, (_, i) => sampleInput(model, 100 + i));
+    const runs: Record<'json' | 'binary', OipPoint[]> = { json: [], binary: [] };
+    for (let rep = 0; rep < OIP.reps; rep++) {
+      for (const encoding of rep % 2 === 0 ? (['binary', 'json'] as const) : (['json', 'binary'] as const)) {
+        const { request, bodyBytes } = oipRequest('bulk', input, data, encoding);
+        const concurrency = Math.ceil(OIP.itemsInFlight / rows);
+        const send = rawSender(server.port, request);
+        const cpu0 = threadCpuSeconds(server.pid);
+        const client0 = process.cpuUsage();
+        const t0 = performance.now();
+        const stats = await closedLoop(send, {
+          concurrency,
+          warmupMs: opts.warmupMs,
+          durationMs: opts.durationMs,
+          sloMs: 2000,
+          maxRequests: 200_000,
+        });
+        const wall = (performance.now() - t0) / 1000;
+        const client = process.cpuUsage(client0);
+        const cpu1 = threadCpuSeconds(server.pid);
+        send.close();
+        const used = (tid: string) => (cpu1.get(tid) ?? 0) - (cpu0.get(tid) ?? 0);
+        const main = used(String(server.pid));
+        const worker = Math.max(0, ...[...cpu1.keys()].filter((t) => t !== String(server.pid)).map(used));
+        const answered = stats.completed * rows * (wall / stats.seconds);
+        runs[encoding].push({
+          ...stats,
+          encoding,
+          rows,
+          bodyBytes,
+          concurrency,
+          itemsPerSecond: stats.throughput * rows,
+          cores: {
+            serverMain: +(main / wall).toFixed(2),
+            serverWorker: +(worker / wall).toFixed(2),
+            client: +((client.user + client.system) / 1e6 / wall).toFixed(2),
+          },
+          mainCpuUsPerItem: answered > 0 ? Math.round((main * 1e6) / answered) : Number.NaN,
+        });
+      }
+    }
+    for (const encoding of ['binary', 'json'] as const) {
+      const sorted = [...runs[encoding]].sort((a, b) => a.itemsPerSecond - b.itemsPerSecond);
+      points.push(sorted[(sorted.length - 1) >> 1]!);
+    }
+  }
+  return points;
+}
+
+/**
+ * The binary OIP limits of one model, items/s: `single` one row per request (the strict figure: every
+ * query travels alone and the server batches them), `batched` the best over several rows per request (as
+ * perf_analyzer's `-b N`); with the rows per request that gave it.
+ */
+export function oipLimits(h: HttpResult): { single: number; batched: number; batchedRows: number } {
+  const binary = h.oip.filter((p) => p.encoding === 'binary');
+  const single = binary.find((p) => p.rows === 1)?.itemsPerSecond ?? 0;
+  const best = binary.filter((p) => p.rows > 1).sort((a, b) => b.itemsPerSecond - a.itemsPerSecond)[0];
+  return { single, batched: best?.itemsPerSecond ?? 0, batchedRows: best?.rows ?? 0 };
 }
