@@ -2,8 +2,10 @@ import { type Clock, ConfigError, type Predictor } from '@geoml/core';
 import { type CanaryInfo, CanarySplit } from './canary.js';
 import type { BatchingConfig, InputType, ModelDeployment } from './config.js';
 import type { ServingMetrics } from './metrics.js';
-import { ModelVersionScheduler, type ReplicaStatus, type VersionStats } from './scheduler.js';
+import type { ReplicaStatus } from './replica.js';
+import { ModelVersionScheduler } from './scheduler.js';
 import { ServingError } from './serving-error.js';
+import type { VersionStats } from './version-stats.js';
 
 /** Makes replica number `index` of a model version (e.g. an OnnxPredictor on the version's bytes). */
 export type PredictorFactory = (index: number) => Predictor | Promise<Predictor>;

@@ -143,7 +143,7 @@ export {
   type StackedPredict,
   serveContainer,
 } from './remote/serve-container.js';
-export type { ReplicaStatus, VersionStats } from './scheduler.js';
+export type { ReplicaStatus } from './replica.js';
 export type { ArmState } from './selection/arm-statistics.js';
 export { type CombineMode, labelReward, weightedCombine } from './selection/combination.js';
 export type { SelectionDecision } from './selection/decision-log.js';
@@ -187,3 +187,4 @@ export {
   type TfjsPredictorOptions,
   type TfModelArtifacts,
 } from './tfjs-predictor.js';
+export type { VersionStats } from './version-stats.js';

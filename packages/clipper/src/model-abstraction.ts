@@ -11,8 +11,9 @@ import {
   Task,
   type TaskOutcome,
 } from './query.js';
-import type { ModelVersionScheduler, VersionStats } from './scheduler.js';
+import type { ModelVersionScheduler } from './scheduler.js';
 import { ServingError } from './serving-error.js';
+import { countOutcome } from './version-stats.js';
 
 /** A model version's answer to one query, and how the cache served it. */
 export interface Answer {
@@ -54,7 +55,7 @@ export class ModelAbstraction {
       if (!task.settled) this.watch.add(task);
       answer = { outcome: this.late(await task.outcome, deadline) };
     }
-    count(scheduler.stats, answer.outcome);
+    countOutcome(scheduler.stats, answer.outcome);
     return answer;
   }
 
@@ -146,18 +147,6 @@ export class ModelAbstraction {
     return result;
   }
 }
-
-/** Counts an outcome in its version's stats. */
-function count(stats: VersionStats, outcome: TaskOutcome): void {
-  if (outcome.ok) stats.answered++;
-  else {
-    stats.defaulted++;
-    if (REPLICA_ERRORS.has(outcome.reason)) stats.failed++;
-  }
-}
-
-/** Reasons that are a replica's fault, counted as `failed`. */
-const REPLICA_ERRORS: ReadonlySet<DefaultReason> = new Set(['crashed', 'model-error', 'bad-input']);
 
 /** The answer for a model with no serving version. */
 export function noServingVersion(model: string): Answer {

@@ -1,26 +1,15 @@
 import type { Clock, Predictor } from '@geoml/core';
-import { type BatchController, createBatchController } from './batch-controller.js';
 import type { ModelDeployment } from './config.js';
 import { LatencyModel } from './latency-model.js';
 import { emit, type ServingMetrics } from './metrics.js';
+import { Notifier } from './notifier.js';
 import { type DefaultReason, failure, Task, type TaskOutcome } from './query.js';
 import { type CompletionEstimate, EdfQueue } from './queue.js';
+import { newReplica, type Replica, type ReplicaStatus, replicaStatus, retryTarget } from './replica.js';
+import type { VersionStats } from './version-stats.js';
 
-/** A model replica: its container and the controller sizing its batches. */
-interface Replica {
-  readonly index: number;
-  readonly predictor: Predictor;
-  readonly controller: BatchController;
-  /** Batches handed to this replica directly (retries after another replica crashed), run before the queue. */
-  readonly inbox: Task[][];
-  /** The batch it is executing: at most one per replica. */
-  inflight: readonly Task[] | undefined;
-  /** When its batch in flight is predicted to end (clock ms); in the past when idle. */
-  busyUntil: number;
-  /** Set when the replica is being removed: its loop ends after the batch in flight. */
-  retired: boolean;
-  loop: Promise<void>;
-}
+// Where the version's stats were first declared; kept so importers of it here need no change.
+export type { VersionStats } from './version-stats.js';
 
 /** A batch taken from the queue for one replica: its tasks, the size allowed, its latency budget. */
 interface FormedBatch {
@@ -29,49 +18,12 @@ interface FormedBatch {
   readonly budget: number;
 }
 
-/** A replica's state, for status pages and tests. */
-export interface ReplicaStatus {
-  readonly index: number;
-  readonly busy: boolean;
-  readonly mode: string;
-  /** The batch size its controller currently allows. */
-  readonly batchSize: number;
-}
-
-/**
- * Live counters of a model version's answers (plain increments, no cost per query worth measuring):
- * `answered` = the model's output returned (cached or not); `defaulted` = the default output because of
- * this version (SLO miss, admission, expiry, queue full, replica failure, shutdown); `failed` = the part of
- * `defaulted` due to a replica error (crash, model error, rejected input).
- */
-export interface VersionStats {
-  answered: number;
-  defaulted: number;
-  failed: number;
-}
-
 export interface SchedulerOptions {
   readonly deployment: ModelDeployment;
   readonly predictors: readonly Predictor[];
   readonly clock: Clock;
   readonly metrics?: ServingMetrics;
   readonly closeGraceMs: number;
-}
-
-/** Wakes every waiter at once; a waiter re-checks its condition and waits again if it is not met. */
-class Notifier {
-  private waiters: (() => void)[] = [];
-
-  wait(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  notify(): void {
-    const waiters = this.waiters;
-    if (waiters.length === 0) return;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
 }
 
 /**
@@ -128,16 +80,7 @@ export class ModelVersionScheduler {
   /** Starts serving with one more replica (Clipper's `set_num_replicas` upward). */
   addReplica(predictor: Predictor): void {
     if (this.closing) throw new Error(`model ${this.name}:${this.version} is closed`);
-    const replica: Replica = {
-      index: this.nextReplica++,
-      predictor,
-      controller: createBatchController(this.deployment.batching),
-      inbox: [],
-      inflight: undefined,
-      busyUntil: 0,
-      retired: false,
-      loop: Promise.resolve(),
-    };
+    const replica = newReplica(this.nextReplica++, predictor, this.deployment.batching);
     this.replicas.push(replica);
     replica.loop = this.run(replica);
   }
@@ -159,12 +102,7 @@ export class ModelVersionScheduler {
   }
 
   replicaStatus(): ReplicaStatus[] {
-    return this.replicas.map((r) => ({
-      index: r.index,
-      busy: r.inflight !== undefined,
-      mode: r.controller.mode,
-      batchSize: r.controller.current,
-    }));
+    return this.replicas.map(replicaStatus);
   }
 
   /**
@@ -382,7 +320,7 @@ export class ModelVersionScheduler {
 
   private retryElsewhere(replica: Replica, batch: Task[], explanation: string, error: unknown): void {
     const now = this.clock.now();
-    const target = this.closing ? undefined : this.pickOther(replica);
+    const target = this.closing ? undefined : retryTarget(this.replicas, replica);
     const retry: Task[] = [];
     for (const task of batch) {
       if (task.retried) this.answer([task], 'crashed', `${explanation} (on its one retry)`, error);
@@ -398,18 +336,6 @@ export class ModelVersionScheduler {
       target.inbox.push(retry);
       this.work.notify();
     }
-  }
-
-  /** Another replica for a retry: an idle one if any, else the one with the fewest batches handed to it. */
-  private pickOther(replica: Replica): Replica | undefined {
-    let best: Replica | undefined;
-    for (const r of this.replicas) {
-      if (r === replica) continue;
-      const load = (r.inflight ? 1 : 0) + r.inbox.length;
-      const bestLoad = best ? (best.inflight ? 1 : 0) + best.inbox.length : Number.POSITIVE_INFINITY;
-      if (load < bestLoad) best = r;
-    }
-    return best;
   }
 
   /** The tasks of `batch` still in time; the others are answered as expired. */
