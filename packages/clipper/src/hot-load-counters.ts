@@ -13,7 +13,7 @@ export class HotLoadCounters implements HotLoadMetrics {
   constructor(registry: Registry) {
     this.events = new Counter({
       name: 'geoml_hot_load_events_total',
-      help: 'Hot-load steps by model and kind (loading, loaded, swapped, rolled-back, disposed, skipped, failed); failures by stage.',
+      help: 'Hot-load steps by model and kind (loading, loaded, canary, swapped, rolled-back, disposed, skipped, failed); failures by stage.',
       labelNames: ['model', 'event', 'stage'],
       registers: [registry],
     });

@@ -1,4 +1,5 @@
 import { GeomlError } from '@geoml/core';
+import type { LiveCanaryReport } from './live-canary.js';
 
 /** Where a hot load failed; the version never replaced the serving one (except `drain`, after the swap). */
 export type HotLoadStage = 'watch' | 'resolve' | 'load' | 'warm-up' | 'canary' | 'swap' | 'drain';
@@ -15,6 +16,18 @@ export type HotLoadEvent =
       readonly replicas: number;
       /** From `loading` to `loaded`, in clock ms. */
       readonly loadMs: number;
+    }
+  /**
+   * A live canary (`canaryShare`) started, or passed: the new version took that share of live traffic;
+   * `report` gives both versions' answers while it ran. A refused canary is a `failed` event (stage `canary`).
+   */
+  | {
+      readonly type: 'canary';
+      readonly model: string;
+      readonly version: string;
+      readonly share: number;
+      readonly phase: 'started' | 'passed';
+      readonly report?: LiveCanaryReport;
     }
   /** The version now serves every new query; `from` (if any) finishes what it had queued. */
   | {
@@ -65,6 +78,8 @@ export class HotLoadError extends GeomlError<
   | 'STOPPED'
   /** The version could not be resolved, loaded, warmed up or verified; `cause` says why. */
   | 'INSTALL_FAILED'
+  /** The version did worse than the serving one on its live canary share (`CanaryRefused`). */
+  | 'CANARY_REFUSED'
 > {}
 
 /** Calls every listener, ignoring a listener's own failure so reporting never breaks a swap. */

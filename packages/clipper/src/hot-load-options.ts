@@ -24,6 +24,25 @@ export const hotLoadOptionsSchema = z.strictObject({
    */
   canaryQueries: z.int().min(0).max(100_000).default(0),
   canaryTimeoutMs: z.number().positive().max(600_000).default(10_000),
+  /**
+   * Live canary: after the shadow queries, this share of the model's live traffic goes to the new version
+   * (`Clipper.setCanary`) before the swap; it is refused (the serving version untouched) if its defaulted or
+   * failed share exceeds the serving version's by more than `canaryMargin`. Unset = no live canary.
+   */
+  canaryShare: z.number().gt(0).max(1).optional(),
+  /** The live canary runs at least this long (ms)... */
+  canaryDurationMs: z.number().min(0).max(3_600_000).default(5_000),
+  /** ...and until the new version has had at least this many live queries. */
+  canaryMinQueries: z.int().min(0).max(10_000_000).default(50),
+  /** A live canary without `canaryMinQueries` queries by then is refused (ms from its start). */
+  canaryMaxMs: z.number().positive().max(86_400_000).default(60_000),
+  /** How much larger (absolute share, 0.01 = one point) the canary's defaulted/failed shares may be. */
+  canaryMargin: z.number().min(0).max(1).default(0.01),
+  /**
+   * Boot a spare ONNX worker thread (onnxruntime imported, lowest priority) once a version serves, so the
+   * next version only creates its session; after a swap the old version's threads become spares anyway.
+   */
+  prestartWorker: z.boolean().default(true),
   /** Refuse a version whose warm-up or canary answers hold NaN or ±Infinity. */
   rejectNonFinite: z.boolean().default(true),
   /** How long an old version may take to finish its queued queries before it is removed anyway. */

@@ -1,23 +1,7 @@
-import { parseConfig, type Tensor } from '@geoml/core';
+import { parseConfig } from '@geoml/core';
 import type { ModelRegistry, ModelWatch } from '@geoml/transport';
-import {
-  type ArtifactFiles,
-  checkFinite,
-  checkInputs,
-  type LoadedPredictor,
-  loadReplica,
-  signatureOf,
-  warmUp,
-  zeroInput,
-} from './artifact-loader.js';
 import type { Clipper } from './clipper.js';
-import {
-  HotLoadError,
-  type HotLoadEvent,
-  type HotLoadMetrics,
-  type HotLoadStage,
-  report,
-} from './hot-load-events.js';
+import { HotLoadError, type HotLoadEvent, type HotLoadMetrics, report } from './hot-load-events.js';
 import {
   type HotLoaderOptions,
   type HotLoadOptions,
@@ -25,22 +9,7 @@ import {
   hotLoadOptionsSchema,
   type WatchStatus,
 } from './hot-load-options.js';
-
-type Query = Record<string, Tensor>;
-
-interface Watched {
-  readonly model: string;
-  readonly settings: HotLoadSettings;
-  readonly stop: AbortController;
-  watch: ModelWatch | undefined;
-  /** Serial work on this model: loads, swaps and rollbacks never overlap. */
-  chain: Promise<unknown>;
-  /** Newest version announced by the watch and not yet taken up. */
-  pending: number | undefined;
-  /** Versions that served, oldest first (no duplicates): rollback goes to the one before the last. */
-  readonly history: string[];
-  loop: Promise<void> | undefined;
-}
+import { asError, VersionRollout, type Watched } from './version-rollout.js';
 
 /**
  * Zero-downtime hot-loading (Clipper's model versions, Triton's `latest` version policy, TF Serving's
@@ -65,7 +34,7 @@ export class HotLoader {
   private readonly models = new Map<string, Watched>();
   private readonly listeners = new Set<(event: HotLoadEvent) => void>();
   private readonly metrics: HotLoadMetrics | undefined;
-  private readonly drainPollMs: number;
+  private readonly rollout: VersionRollout;
   private stopped = false;
 
   constructor(
@@ -75,7 +44,13 @@ export class HotLoader {
   ) {
     if (options.onEvent) this.listeners.add(options.onEvent);
     this.metrics = options.metrics;
-    this.drainPollMs = options.drainPollMs ?? 5;
+    this.rollout = new VersionRollout({
+      clipper,
+      registry,
+      drainPollMs: options.drainPollMs ?? 5,
+      emit: (event) => this.emit(event),
+      running: () => !this.stopped,
+    });
   }
 
   /** Adds a listener for every event; returns the function that removes it. */
@@ -149,7 +124,7 @@ export class HotLoader {
     const v =
       version === 'latest' ? (await this.registry.list(w.settings.artifact ?? model)).at(-1) : version;
     if (v === undefined) throw new HotLoadError('INSTALL_FAILED', `model ${model} has no published version`);
-    await this.serially(w, () => this.install(w, v, 'swapped', true));
+    await this.serially(w, () => this.rollout.install(w, v, 'swapped', true));
     return { model, servingVersion: this.servingVersion(model) };
   }
 
@@ -172,7 +147,7 @@ export class HotLoader {
           'INSTALL_FAILED',
           `model ${model}: version ${target} is not a registry version`,
         );
-      await this.install(w, n, 'rolled-back', true);
+      await this.rollout.install(w, n, 'rolled-back', true);
     });
     return { model, servingVersion: this.servingVersion(model) };
   }
@@ -232,7 +207,7 @@ export class HotLoader {
       if (v === undefined || w.stop.signal.aborted) return;
       const serving = Number(this.servingVersion(w.model));
       if (Number.isFinite(serving) && v <= serving) return; // never roll back by announcement
-      await this.install(w, v, 'swapped', false).catch(() => undefined); // reported as `failed`
+      await this.rollout.install(w, v, 'swapped', false).catch(() => undefined); // reported as `failed`
     }).catch(() => undefined);
   }
 
@@ -245,199 +220,8 @@ export class HotLoader {
     return run;
   }
 
-  /**
-   * Takes `version` to serving: reuse it if still deployed, else resolve → load → warm up → deploy
-   * dark → canary → swap; then retire old versions. Any failure before the swap leaves the serving
-   * version as it was, is reported, and (when `rethrow`) rejects with `INSTALL_FAILED`.
-   */
-  private async install(
-    w: Watched,
-    version: number,
-    kind: 'swapped' | 'rolled-back',
-    rethrow: boolean,
-  ): Promise<void> {
-    const { model, settings } = w;
-    const v = String(version);
-    const from = this.servingVersion(model);
-    if (from === v) return;
-    const loaded = this.clipper
-      .listModels()
-      .find((m) => m.name === model)
-      ?.versions.some((x) => x.version === v);
-    let stage: HotLoadStage = 'resolve';
-    let deployed = false;
-    try {
-      if (!loaded) {
-        this.emit({ type: 'loading', model, version: v });
-        const started = this.clipper.clock.now();
-        const resolved = await this.registry.resolve(settings.artifact ?? model, version);
-        this.checkRunning(w);
-        stage = 'load';
-        const input = await this.deploy(w, v, resolved, (s) => {
-          stage = s;
-        });
-        deployed = true;
-        stage = 'canary';
-        await this.canary(w, v, resolved, input);
-        this.checkRunning(w);
-        this.emit({
-          type: 'loaded',
-          model,
-          version: v,
-          replicas: settings.replicas,
-          loadMs: this.clipper.clock.now() - started,
-        });
-      }
-      stage = 'swap';
-      this.clipper.setServingVersion(model, v);
-    } catch (e) {
-      const error = asError(e);
-      if (deployed && this.servingVersion(model) !== v) {
-        await this.clipper.undeployModel(model, v).catch(() => undefined);
-      } else if (deployed && from === undefined) {
-        // The first version of a model serves as soon as it is deployed: take it back down.
-        await this.clipper.undeployModel(model, v, { force: true }).catch(() => undefined);
-      }
-      this.emit({ type: 'failed', model, version: v, stage, error });
-      if (rethrow)
-        throw new HotLoadError(
-          error instanceof HotLoadError && error.code === 'STOPPED' ? 'STOPPED' : 'INSTALL_FAILED',
-          `model ${model} v${v}: ${stage} failed: ${error.message}`,
-          { cause: error },
-        );
-      return;
-    }
-    remember(w.history, v);
-    this.emit({ type: kind, model, from, to: v });
-    await this.retire(w);
-  }
-
-  /** Loads, checks and warms up the replicas and deploys them dark; returns the warm-up query. */
-  private async deploy(
-    w: Watched,
-    v: string,
-    resolved: ArtifactFiles,
-    setStage: (stage: HotLoadStage) => void,
-  ): Promise<Query> {
-    const { model, settings } = w;
-    const { artifact } = resolved;
-    // Replica 0 is made first: its declared inputs and warm-up answer give the signature.
-    const first = await loadReplica(resolved, settings.loader);
-    let firstTaken = false;
-    try {
-      checkInputs(artifact, first);
-      setStage('warm-up');
-      const input = settings.warmUpInput ?? zeroInput(artifact, first);
-      if (!input)
-        throw new HotLoadError(
-          'INSTALL_FAILED',
-          'the model declares no inputs and the artifact metadata names none; pass warmUpInput',
-        );
-      const warm = { batchSizes: settings.warmUpBatchSizes, rejectNonFinite: settings.rejectNonFinite };
-      const sample = await warmUp(first, input, warm);
-      this.checkRunning(w);
-      const signature = signatureOf(artifact, first, sample);
-      setStage('load');
-      // Further replicas load one after another: each load is a burst of CPU (a thread starting, a
-      // session being built) that competes with the version still serving, so one burst at a time.
-      let previous: Promise<unknown> = Promise.resolve();
-      const factory = (index: number): Promise<LoadedPredictor> => {
-        if (index === 0 && !firstTaken) {
-          firstTaken = true;
-          return Promise.resolve(first);
-        }
-        const made = previous.then(async () => {
-          const replica = await loadReplica(resolved, settings.loader);
-          try {
-            await warmUp(replica, input, warm);
-          } catch (e) {
-            await replica.dispose?.();
-            throw e;
-          }
-          return replica;
-        });
-        previous = made.catch(() => undefined);
-        return made;
-      };
-      await this.clipper.deployModel(model, v, factory, {
-        ...settings.deploy,
-        replicas: settings.replicas,
-        activate: false,
-        metadata: {
-          ...(signature ? { signature } : {}),
-          artifact: {
-            name: artifact.name,
-            version: artifact.version,
-            format: artifact.format,
-            sha256: artifact.sha256,
-            createdAt: artifact.createdAt,
-          },
-          ...(artifact.metadata.quality ? { quality: artifact.metadata.quality } : {}),
-        },
-      });
-      firstTaken = true;
-      return input;
-    } finally {
-      if (!firstTaken) await first.dispose?.();
-    }
-  }
-
-  /** Shadow queries through the dark version's queue and batching, then the user's acceptance test. */
-  private async canary(w: Watched, v: string, resolved: ArtifactFiles, warmUpInput: Query): Promise<void> {
-    const { model, settings } = w;
-    if (settings.canaryQueries === 0 && !settings.accept) return;
-    const pool = settings.canaryInputs?.length ? settings.canaryInputs : [warmUpInput];
-    const count = settings.canaryQueries || pool.length;
-    const inputs = Array.from({ length: count }, (_, i) => pool[i % pool.length]!);
-    const answers = await Promise.all(
-      inputs.map((input) =>
-        this.clipper.predictModel<Query>(model, input, { version: v, timeoutMs: settings.canaryTimeoutMs }),
-      ),
-    );
-    const failed = answers.find((a) => a.default);
-    if (failed)
-      throw new Error(
-        `a canary query was not answered (${failed.defaultReason}: ${failed.defaultExplanation ?? ''})`,
-      );
-    const outputs = answers.map((a) => a.output as Query);
-    if (settings.rejectNonFinite) outputs.forEach(checkFinite);
-    await settings.accept?.({ model, version: v, artifact: resolved.artifact, inputs, outputs });
-  }
-
-  /** Drains and disposes versions beyond `keepVersions` (most recently served kept). */
-  private async retire(w: Watched): Promise<void> {
-    const { model, settings } = w;
-    const info = this.clipper.listModels().find((m) => m.name === model);
-    if (!info) return;
-    const rank = (v: string) => w.history.indexOf(v); // -1: never served through this loader
-    const others = info.versions
-      .map((x) => x.version)
-      .filter((v) => v !== info.servingVersion)
-      .sort((a, b) => rank(b) - rank(a));
-    for (const v of others.slice(settings.keepVersions - 1)) {
-      try {
-        await this.drain(model, v, settings.drainTimeoutMs);
-        await this.clipper.undeployModel(model, v);
-        this.emit({ type: 'disposed', model, version: v });
-      } catch (e) {
-        this.emit({ type: 'failed', model, version: v, stage: 'drain', error: asError(e) });
-      }
-    }
-  }
-
-  /** Waits until version `v` has no queued query and no batch running, or `timeoutMs` passed. */
-  private async drain(model: string, v: string, timeoutMs: number): Promise<void> {
-    const clock = this.clipper.clock;
-    const until = clock.now() + timeoutMs;
-    while (clock.now() < until) {
-      const info = this.clipper.getModel(model).versions.find((x) => x.version === v);
-      if (!info || (info.queueLength === 0 && info.replicas.every((r) => !r.busy))) return;
-      await clock.sleep(this.drainPollMs);
-    }
-  }
-
   private servingVersion(model: string): string | undefined {
-    return this.clipper.listModels().find((m) => m.name === model)?.servingVersion;
+    return this.rollout.servingVersion(model);
   }
 
   private get(model: string): Watched {
@@ -450,23 +234,7 @@ export class HotLoader {
     if (this.stopped) throw new HotLoadError('STOPPED', 'the hot-loader was stopped');
   }
 
-  private checkRunning(w: Watched): void {
-    if (this.stopped || w.stop.signal.aborted)
-      throw new HotLoadError('STOPPED', `the watch of model ${w.model} was stopped`);
-  }
-
   private emit(event: HotLoadEvent): void {
     report(this.listeners, this.metrics, event);
   }
-}
-
-function remember(history: string[], v: string): void {
-  const at = history.indexOf(v);
-  if (at >= 0) history.splice(at, 1);
-  history.push(v);
-  if (history.length > 64) history.shift();
-}
-
-function asError(e: unknown): Error {
-  return e instanceof Error ? e : new Error(String(e));
 }

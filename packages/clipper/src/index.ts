@@ -76,6 +76,7 @@ export { HotLoader } from './hot-loader.js';
 export { HttpFrontend, type HttpFrontendOptions, httpFrontendSchema } from './http/http-frontend.js';
 export { PrometheusMetrics } from './http/prometheus-metrics.js';
 export type { Signature, SignatureTensor } from './http/signature.js';
+export { CanaryRefused, type LiveCanaryReport } from './live-canary.js';
 export type {
   BatchEvent,
   CacheEvent,

@@ -50,6 +50,16 @@ export const onnxPredictorConfigSchema = z
 export type OnnxPredictorConfig = z.input<typeof onnxPredictorConfigSchema>;
 type Settings = z.output<typeof onnxPredictorConfigSchema>;
 
+/** The kind of pooled worker thread predictors with `config` use (see `prestartWorkers`). */
+export function onnxWorkerKind(config: OnnxPredictorConfig = {}): WorkerKind {
+  const { resourceLimits, background } = parseConfig(
+    onnxPredictorConfigSchema,
+    config,
+    'onnx predictor config',
+  );
+  return { background, ...(resourceLimits ? { resourceLimits } : {}) };
+}
+
 /** A model as bytes (e.g. from the model registry) or as a path to a `.onnx` file. */
 export type OnnxModelSource = Uint8Array | string;
 
@@ -268,8 +278,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
 
   /** Which spare threads of the pool this predictor can use. */
   get workerKind(): WorkerKind {
-    const { resourceLimits, background } = this.config;
-    return { background, ...(resourceLimits ? { resourceLimits } : {}) };
+    return onnxWorkerKind(this.config);
   }
 
   /** Test hook: makes the next batch crash its worker. */
