@@ -26,7 +26,7 @@ import { lineChart } from './lib/svg.js';
 const P = QUICK
   ? {
       e0: { maxBatch: 64, iterations: 20, maxMs: 200 },
-      e1: { blocks: 5, callsPerBlock: 100 },
+      e1: { blocks: 11, callsPerBlock: 200 },
       e2: { concurrency: [1, 16], reps: 1, warmupMs: 150, durationMs: 500 },
       e3: { loads: [0.5, 1], burstyLoads: [0.5], warmupMs: 150, durationMs: 600 },
       e4: { waitsMs: [0, 2, 4], warmupMs: 150, durationMs: 600 },
