@@ -12,9 +12,17 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Calibration } from './gaia/calibration.js';
-import { dsChart, qualityChart, speedupChart } from './gaia/charts.js';
+import { dsChart, qualityChart, speedupChart, tau0Chart } from './gaia/charts.js';
 import { calibrateSpec, type PartResult, runPart } from './gaia/part.js';
-import { GOALS, PAPER, TARGET_TOLERANCE, TRANSFER_CLOCKS, workloadSpecs } from './gaia/spec.js';
+import {
+  GOALS,
+  PAPER,
+  TARGET_TOLERANCE,
+  TAU0_HEADLINE,
+  TRANSFER_CLOCKS,
+  WHAT_IF_LATENCY_CLOCKS,
+  workloadSpecs,
+} from './gaia/spec.js';
 import { summarize, table } from './gaia/summary.js';
 import { QUICK, RESULTS_DIR, writeResult, writeSvg } from './lib/results.js';
 
@@ -48,7 +56,8 @@ async function main(): Promise<void> {
     console.error(
       `gaia ${spec.name}: step ${c.costModel.stepMs.toFixed(2)} ms (batch ${c.costModel.batchSize}), ` +
         `LAN ${c.lanMbps.toPrecision(3)} Mbit/s, ss transfer ${c.transferOverCompute.toFixed(1)} clocks, ` +
-        `ss latency ${c.latencyOverCompute.toFixed(2)} clocks`,
+        `ss latency ${c.latencyOverCompute.toFixed(2)} clocks (cost model in ${c.costModel.clock} time, ` +
+        `load ${c.loadAverage1m}); what-if latency scale ${c.whatIfLatencyScale.toPrecision(3)}`,
     );
   }
   let parts: PartResult[];
@@ -68,13 +77,19 @@ async function main(): Promise<void> {
     calibration: Object.fromEntries(parts.map((p) => [p.workload, p.calibration])),
     references: Object.fromEntries(parts.map((p) => [p.workload, p.reference])),
     dsSweep: Object.fromEntries(parts.map((p) => [p.workload, p.dsSweep])),
+    tau0Sweep: Object.fromEntries(parts.map((p) => [p.workload, p.tau0Sweep])),
+    whatIf: Object.fromEntries(parts.map((p) => [p.workload, p.whatIf])),
     skipped: parts.flatMap((p) => p.skipped.map((s) => ({ workload: p.workload, ...s }))),
     method: {
-      time: 'virtual (discrete-event); compute charged from each workload’s measured cost model',
+      time: 'virtual (discrete-event); compute charged from each workload’s measured cost model (process CPU time)',
       sizing: `lanMbps chosen per workload so one dense model transfer over ss takes ${TRANSFER_CLOCKS} clocks of compute`,
       target: `centralized (lan-bsp, all workers in one region) final quality within ${TARGET_TOLERANCE * 100} %`,
       workers: '2 per region; lan/vc/ss use 2 regions, ec2-11 uses 11',
-      stop: 'each run stops at the target or at 1.5× the reference’s clocks; asp on ss (the DS sweep) runs to the end',
+      stop: 'each run stops at the target or at 1.5× the reference’s clocks; asp on ss (DS and τ0 sweeps) runs to the end',
+      tau0: `headline τ0 = ${TAU0_HEADLINE} (the issue's default); tau0Sweep runs asp on ss with the others beside it`,
+      whatIf:
+        `NOT a profile: ss bandwidth with every WAN one-way latency scaled (wanLatencyScale) to ${WHAT_IF_LATENCY_CLOCKS.toFixed(3)} ` +
+        'clock of compute, the premise the real ss misses; all modes; judged apart (summary.whatIf)',
       bytesRatios: 'WAN bytes sent until the target was first measured (wanBytesToTarget)',
       wallSeconds: (Date.now() - started) / 1000,
       budgetMinutes: budgetMin,
@@ -83,14 +98,26 @@ async function main(): Promise<void> {
     paper: PAPER,
   });
   for (const p of parts) {
-    const q = qualityChart(p, p.runs.some((r) => r.profile === 'ss') ? 'ss' : (p.runs[0]?.profile ?? 'ss'));
+    const q = qualityChart(
+      p.workload,
+      p.runs.filter((r) => r.profile === 'ss'),
+      'ss',
+    );
     if (q) writeSvg('gaia', `quality-${p.workload}-ss`, q);
+    const w = qualityChart(p.workload, p.whatIf.runs, 'ss what-if (latency 1/3 clock)');
+    if (w) writeSvg('gaia', `quality-${p.workload}-ss-what-if`, w);
     writeSvg('gaia', `speedup-${p.workload}`, speedupChart(p));
   }
   writeSvg('gaia', 'ds-sweep', dsChart(parts));
+  writeSvg('gaia', 'tau0-sweep', tau0Chart(parts));
   console.log(table(parts));
   console.log(`\nsummary (goals: ${JSON.stringify(GOALS.aspSpeedupOverBsp)} speed-up over bsp, ...):`);
-  for (const [k, v] of Object.entries(summary)) console.log(`  ${k}: ${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(summary)) {
+    if (k === 'whatIf') continue;
+    console.log(`  ${k}: ${JSON.stringify(v)}`);
+  }
+  console.log('\nwhat-if, NOT the ss profile (ss bandwidth, WAN latency scaled to 1/3 of a clock):');
+  for (const [k, v] of Object.entries(summary.whatIf as object)) console.log(`  ${k}: ${JSON.stringify(v)}`);
 }
 
 /** Runs one workload in its own process (the 2 cores work in parallel) and reads back its part. */

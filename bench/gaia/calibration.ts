@@ -6,7 +6,7 @@
 import { loadavg } from 'node:os';
 import { type CostModelSpec, calibrate, type Workload } from '@geoml/gaia';
 import { lanMbpsForRegime, topologyProfile } from '@geoml/transport';
-import { GOALS, TRANSFER_CLOCKS } from './spec.js';
+import { GOALS, TRANSFER_CLOCKS, WHAT_IF_LATENCY_CLOCKS } from './spec.js';
 
 export interface Calibration {
   readonly workload: string;
@@ -27,10 +27,17 @@ export interface Calibration {
   readonly latencyOverCompute: number;
   readonly transferMet: boolean;
   readonly latencyMet: boolean;
+  /**
+   * The what-if set's `wanLatencyScale`: ss one-way latency × this = WHAT_IF_LATENCY_CLOCKS clocks of
+   * compute. Not a profile: runs using it are recorded apart from ss.
+   */
+  readonly whatIfLatencyScale: number;
+  readonly whatIfSsLatencyMs: number;
 }
 
 export async function calibrateAndSize(name: string, workload: Workload): Promise<Calibration> {
-  const costModel = await calibrate(workload, { steps: 31, warmup: 5 });
+  // CPU time: a loaded shared box must not inflate the step (and so shrink every latency ratio).
+  const costModel = await calibrate(workload, { steps: 31, warmup: 5, clock: 'cpu' });
   const params = workload.describe.params;
   const modelBytes = params * 4;
   const lanMbps = lanMbpsForRegime(modelBytes, costModel.stepMs, TRANSFER_CLOCKS);
@@ -39,6 +46,7 @@ export async function calibrateAndSize(name: string, workload: Workload): Promis
   const transferMs = (modelBytes * 8) / (ss.bandwidthMbps * 1000);
   const transferOverCompute = transferMs / costModel.stepMs;
   const latencyOverCompute = ss.latencyMs / costModel.stepMs;
+  const whatIfLatencyScale = Math.min(1, (WHAT_IF_LATENCY_CLOCKS * costModel.stepMs) / ss.latencyMs);
   return {
     workload: name,
     costModel,
@@ -56,5 +64,7 @@ export async function calibrateAndSize(name: string, workload: Workload): Promis
       transferOverCompute >= GOALS.transferOverCompute[0] &&
       transferOverCompute <= GOALS.transferOverCompute[1],
     latencyMet: latencyOverCompute <= GOALS.latencyOverCompute,
+    whatIfLatencyScale,
+    whatIfSsLatencyMs: ss.latencyMs * whatIfLatencyScale,
   };
 }

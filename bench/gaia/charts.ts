@@ -12,9 +12,8 @@ function widen(svg: string, legendItems: number): string {
     .replace('<rect width="760"', `<rect width="${width}"`);
 }
 
-/** Quality against log10 virtual seconds, one line per mode, for one workload × profile. */
-export function qualityChart(part: PartResult, profile: string): string | null {
-  const runs = part.runs.filter((r) => r.profile === profile);
+/** Quality against log10 virtual seconds, one line per mode, for one workload's runs on one network. */
+export function qualityChart(workload: string, runs: RunRecord[], network: string): string | null {
   if (runs.length === 0) return null;
   const lines = MODES.flatMap((mode) => {
     const r = runs.find((x) => x.mode === mode);
@@ -26,7 +25,7 @@ export function qualityChart(part: PartResult, profile: string): string | null {
   const target = runs[0]?.targetQuality;
   return widen(
     lineChart({
-      title: `${part.workload} on ${profile}: ${metric} against virtual time (target ${target?.toPrecision(4)})`,
+      title: `${workload} on ${network}: ${metric} against virtual time (target ${target?.toPrecision(4)})`,
       xLabel: 'virtual time, log10 seconds',
       yLabel: metric,
       lines,
@@ -75,6 +74,26 @@ export function dsChart(parts: PartResult[]): string {
       values: part.dsSweep.points.map((p) => p.timeToTargetS ?? Number.NaN),
     })),
     yLabel: 'seconds to target (virtual)',
+    log: true,
+  });
+}
+
+/** WAN bytes to target of asp on ss against τ0 (the headline 1 % and the sweep beside it). */
+export function tau0Chart(parts: PartResult[]): string {
+  const tau0s = [...new Set(parts.flatMap((p) => p.tau0Sweep.points.map((t) => t.tau0)))].sort(
+    (a, b) => a - b,
+  );
+  return barChart({
+    title: 'asp on ss: WAN MB until the target against τ0 (absent: target missed)',
+    labels: tau0s.map((t) => `τ0=${t * 100} %`),
+    series: parts.map((part) => ({
+      name: part.workload,
+      values: tau0s.map((t) => {
+        const p = part.tau0Sweep.points.find((x) => x.tau0 === t);
+        return p?.reachedTarget ? (p.wanBytesToTarget as number) / 1e6 : Number.NaN;
+      }),
+    })),
+    yLabel: 'WAN MB to target',
     log: true,
   });
 }

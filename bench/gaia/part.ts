@@ -1,37 +1,55 @@
 /**
- * One workload's share of the benchmark: calibrate and size it, run the centralized reference(s) that
- * define the target, sweep DS for `asp` on `ss`, then every profile × mode. Runs stop at the target (or at
- * 1.5× the reference's clocks); runs left when the wall-time budget is spent are listed as skipped.
+ * One workload's share of the benchmark: run the centralized reference(s) that define the target, sweep
+ * DS for `asp` on `ss`, then every profile × mode, the what-if set (ss with latency scaled to a third of a
+ * clock), the τ0 sweep, and the variants (hub overlay on ec2-11, bandwidth budget). Runs stop at the target
+ * (or at 1.5× the reference's clocks); runs left when the wall-time budget is spent are listed as skipped.
  */
-import type { Mode } from '@geoml/gaia';
+import { type Mode, trainConfigSchema } from '@geoml/gaia';
 import { Progress } from '../lib/progress.js';
 import { type Calibration, calibrateAndSize } from './calibration.js';
 import { applyTarget, type RunInput, type RunRecord, runOne, targetFrom } from './run-one.js';
-import { DS_SWEEP, MODES, type ProfileName, TARGET_TOLERANCE, type WorkloadSpec } from './spec.js';
+import {
+  DS_SWEEP,
+  type ProfileName,
+  TARGET_TOLERANCE,
+  TAU0_HEADLINE,
+  TAU0_SWEEP,
+  type WorkloadSpec,
+} from './spec.js';
+import { type DsSweepPoint, sweepPoint, type Tau0Point, tau0Point } from './sweep-points.js';
 
-export interface DsSweepPoint {
-  ds: number;
-  reachedTarget: boolean;
-  timeToTargetS: number | null;
-  wanBytesToTarget: number | null;
-  /** Quality after as many clocks as the reference ran (equal work), and its gap to the reference's. */
-  qualityAtReferenceClocks: number | null;
-  gapToReference: number | null;
+export interface ReferenceRecord {
+  clocks: number;
+  finalQuality: number;
+  targetQuality: number;
+  workers: number;
+  /** Relative change of quality over the last third of the reference's clocks: how converged it is. */
+  driftLastThird: number | null;
 }
 
 export interface PartResult {
   workload: string;
   calibration: Calibration;
-  reference: { clocks: number; finalQuality: number; targetQuality: number; workers: number }[];
+  reference: ReferenceRecord[];
   dsSweep: { profile: 'ss'; points: DsSweepPoint[]; chosen: number; rule: string };
+  tau0Sweep: { profile: 'ss'; headline: number; points: Tau0Point[] };
   runs: RunRecord[];
-  /** Runs beyond the issue's modes: asp on ss with the threshold controller holding half the link. */
+  /**
+   * What-if set, NOT the ss profile: ss bandwidth with every WAN latency × `wanLatencyScale`, so the
+   * one-way latency is a third of a clock (the premise the real ss misses); all modes.
+   */
+  whatIf: { wanLatencyScale: number; ssLatencyMs: number; runs: RunRecord[] };
+  /** Runs beyond the issue's modes: asp with the hub overlay on ec2-11; asp on ss with a link budget. */
   variants: RunRecord[];
-  skipped: { profile: ProfileName; mode: Mode; reason: string }[];
+  skipped: { profile: ProfileName | 'ss-what-if'; mode: Mode; variant?: string; reason: string }[];
 }
 
 const regionsOf = (p: ProfileName) => (p === 'ec2-11' ? 11 : 2);
-const PROFILE_ORDER: readonly ProfileName[] = ['ss', 'vc', 'ec2-11', 'lan'];
+/** ec2-11 last: with 22 workers its runs are the longest, the budget cuts them first. */
+const PROFILE_ORDER: readonly ProfileName[] = ['ss', 'vc', 'lan', 'ec2-11'];
+const ASP_FIRST: readonly Mode[] = ['asp', 'bsp', 'asp-int8', 'asp-async', 'tap', 'ssp'];
+/** Whether the engine has C2's hub overlay yet (the bench runs it once it does). */
+const HAS_OVERLAY = 'overlay' in trainConfigSchema.shape;
 
 /** Calibrates one workload (alone on the machine, before any run starts) and sizes its network. */
 export async function calibrateSpec(spec: WorkloadSpec): Promise<Calibration> {
@@ -47,8 +65,17 @@ export async function runPart(
 ): Promise<PartResult> {
   const profiles = PROFILE_ORDER.filter((p) => spec.profiles.includes(p));
   const sweep = quick ? DS_SWEEP.quick : DS_SWEEP.full;
-  const baseModes = MODES.filter((m) => m !== 'lan-bsp');
-  const total = 1 + (profiles.includes('ec2-11') ? 1 : 0) + sweep.length + profiles.length * baseModes.length;
+  const tau0s = quick ? TAU0_SWEEP.quick : TAU0_SWEEP.full;
+  const ec2 = profiles.includes('ec2-11');
+  const total =
+    (ec2 ? 2 : 1) +
+    sweep.length +
+    profiles.length * ASP_FIRST.length -
+    1 +
+    ASP_FIRST.length +
+    tau0s.length +
+    (ec2 && HAS_OVERLAY ? 1 : 0) +
+    1;
   const progress = new Progress(`gaia ${spec.name}`, total);
   const base = (profile: ProfileName, mode: Mode, maxClocks: number, toEnd: boolean): RunInput => ({
     workload: spec.name,
@@ -66,28 +93,58 @@ export async function runPart(
   });
   const tick = (r: RunRecord) =>
     progress.tick(
-      `${r.profile}/${r.mode}${r.mode.startsWith('asp') ? ` ds=${r.ds}` : ''}: ${
-        r.reachedTarget ? `target at ${r.timeToTargetS?.toFixed(2)}s` : 'target missed'
-      }, ${r.qualityMetric} ${r.finalQuality.toPrecision(4)}, wall ${r.wallS.toFixed(1)}s`,
+      `${r.profile}${r.wanLatencyScale === undefined ? '' : '(what-if)'}/${r.variant ?? r.mode}` +
+        `${r.mode.startsWith('asp') ? ` ds=${r.ds} tau0=${r.tau0}` : ''}: ${
+          r.reachedTarget ? `target at ${r.timeToTargetS?.toFixed(2)}s` : 'target missed'
+        }, ${r.qualityMetric} ${r.finalQuality.toPrecision(4)}, wall ${r.wallS.toFixed(1)}s`,
     );
+  const skipped: PartResult['skipped'] = [];
+  /** Runs `input` unless the wall-time budget is spent (then lists it as skipped). */
+  const bounded = async (
+    input: RunInput,
+    label: Omit<PartResult['skipped'][number], 'reason'>,
+  ): Promise<RunRecord | null> => {
+    if (Date.now() > deadline) {
+      skipped.push({ ...label, reason: 'wall-time budget spent' });
+      return null;
+    }
+    try {
+      const r = await runOne(input);
+      tick(r);
+      return r;
+    } catch (error) {
+      // One failing run (e.g. the engine rejecting a non-finite update) must not sink the whole benchmark.
+      const message = error instanceof Error ? error.message : String(error);
+      skipped.push({ ...label, reason: `failed: ${message}` });
+      progress.tick(`${label.profile}/${label.variant ?? label.mode}: FAILED ${message}`);
+      return null;
+    }
+  };
 
   // The centralized references: 2 × 2 workers, and 11 × 2 for ec2-11, all in one region on the LAN.
   const references = new Map<number, RunRecord>();
-  const reference: PartResult['reference'] = [];
-  for (const regions of profiles.includes('ec2-11') ? [2, 11] : [2]) {
+  const reference: ReferenceRecord[] = [];
+  for (const regions of ec2 ? [2, 11] : [2]) {
     const clocks = regions === 11 ? spec.referenceClocksEc2 : spec.referenceClocks;
     const raw = await runOne({ ...base('lan', 'lan-bsp', clocks, true), regions });
     const target = targetFrom(raw.finalQuality, raw.higherIsBetter, TARGET_TOLERANCE);
     const ref = applyTarget(raw, target);
     references.set(regions, ref);
-    reference.push({ clocks, finalQuality: ref.finalQuality, targetQuality: target, workers: regions * 2 });
+    const third = ref.series.find((p) => p.clock >= Math.round((2 * clocks) / 3));
+    reference.push({
+      clocks,
+      finalQuality: ref.finalQuality,
+      targetQuality: target,
+      workers: regions * 2,
+      driftLastThird: third ? Math.abs(third.value - ref.finalQuality) / Math.abs(ref.finalQuality) : null,
+    });
     tick(ref);
   }
   const refOf = (p: ProfileName) => references.get(regionsOf(p)) as RunRecord;
   const capOf = (p: ProfileName) => Math.ceil(1.5 * refOf(p).maxClocks);
+  const ref2 = refOf('ss');
 
   // DS sweep for asp on ss, run past the target so quality at equal clocks can be compared.
-  const ref2 = refOf('ss');
   const sweepRuns: RunRecord[] = [];
   for (const ds of sweep) {
     const r = await runOne({
@@ -98,17 +155,6 @@ export async function runPart(
     sweepRuns.push(r);
     tick(r);
   }
-  const points: DsSweepPoint[] = sweepRuns.map((r) => {
-    const at = r.series.find((p) => p.clock === ref2.maxClocks)?.value ?? null;
-    return {
-      ds: r.ds,
-      reachedTarget: r.reachedTarget,
-      timeToTargetS: r.timeToTargetS,
-      wanBytesToTarget: r.wanBytesToTarget,
-      qualityAtReferenceClocks: at,
-      gapToReference: at === null ? null : Math.abs(at - ref2.finalQuality) / Math.abs(ref2.finalQuality),
-    };
-  });
   const reached = sweepRuns.filter((r) => r.reachedTarget);
   const best = reached.length
     ? reached.reduce((a, b) => ((b.timeToTargetS as number) < (a.timeToTargetS as number) ? b : a))
@@ -116,41 +162,69 @@ export async function runPart(
   const ds = best.ds;
 
   const runs: RunRecord[] = [];
-  const skipped: PartResult['skipped'] = [];
-  for (const profile of profiles) {
+  const modeRuns = async (profile: ProfileName) => {
     const ref = refOf(profile);
     runs.push({ ...ref, profile, sameRunAs: `${spec.name}/reference(${ref.regions}x2)` });
-    const order: Mode[] = ['asp', 'bsp', 'asp-int8', 'asp-async', 'tap', 'ssp'];
-    for (const mode of order) {
+    for (const mode of ASP_FIRST) {
       if (profile === 'ss' && mode === 'asp') {
         runs.push({ ...best, sameRunAs: `${spec.name}/dsSweep(ds=${ds})` });
         continue;
       }
-      if (Date.now() > deadline) {
-        skipped.push({ profile, mode, reason: 'wall-time budget spent' });
-        continue;
-      }
-      const r = await runOne({
-        ...base(profile, mode, capOf(profile), false),
-        ds,
-        targetQuality: ref.targetQuality,
+      const input = { ...base(profile, mode, capOf(profile), false), ds, targetQuality: ref.targetQuality };
+      const r = await bounded(input, { profile, mode });
+      if (r) runs.push(r);
+    }
+  };
+  for (const profile of profiles.filter((p) => p !== 'ec2-11')) await modeRuns(profile);
+
+  // What-if: ss bandwidth, latency a third of a clock; the lan-bsp row is the reference (no WAN).
+  const scale = calibration.whatIfLatencyScale;
+  const whatIfRuns: RunRecord[] = [
+    { ...ref2, wanLatencyScale: scale, sameRunAs: `${spec.name}/reference(2x2)` },
+  ];
+  for (const mode of ASP_FIRST) {
+    const input = { ...base('ss', mode, capOf('ss'), false), ds, targetQuality: ref2.targetQuality };
+    const r = await bounded({ ...input, wanLatencyScale: scale }, { profile: 'ss-what-if', mode });
+    if (r) whatIfRuns.push(r);
+  }
+
+  const variants: RunRecord[] = [];
+  if (ec2) {
+    await modeRuns('ec2-11');
+    const ref11 = refOf('ec2-11');
+    const input = {
+      ...base('ec2-11', 'asp', capOf('ec2-11'), false),
+      ds,
+      targetQuality: ref11.targetQuality,
+    };
+    if (HAS_OVERLAY) {
+      const label = { profile: 'ec2-11' as const, mode: 'asp' as const, variant: 'asp+overlay' };
+      const r = await bounded({ ...input, overlay: 'gaia-ec2-11' }, label);
+      if (r) variants.push({ ...r, variant: 'asp+overlay' });
+    } else {
+      skipped.push({
+        profile: 'ec2-11',
+        mode: 'asp',
+        variant: 'asp+overlay',
+        reason: 'engine has no overlay yet',
       });
-      runs.push(r);
-      tick(r);
     }
   }
-  const variants: RunRecord[] = [];
-  if (Date.now() <= deadline) {
-    const budgetMbps = calibration.ssMbps / 2;
-    const r = await runOne({
-      ...base('ss', 'asp', capOf('ss'), false),
-      ds,
-      targetQuality: ref2.targetQuality,
-      budgetMbps,
-    });
-    variants.push({ ...r, variant: 'asp+budget', budgetMbps });
-    tick(r);
+
+  // τ0 sweep beside the headline 1 % (the DS sweep's chosen run), asp on ss with the chosen DS.
+  const tau0Points: Tau0Point[] = [tau0Point(best, ref2)];
+  for (const tau0 of tau0s) {
+    const input = { ...base('ss', 'asp', capOf('ss'), true), ds, tau0, targetQuality: ref2.targetQuality };
+    const r = await bounded(input, { profile: 'ss', mode: 'asp', variant: `tau0=${tau0}` });
+    if (r) tau0Points.push(tau0Point(r, ref2));
   }
+
+  const budgetMbps = calibration.ssMbps / 2;
+  const budgeted = await bounded(
+    { ...base('ss', 'asp', capOf('ss'), false), ds, targetQuality: ref2.targetQuality, budgetMbps },
+    { profile: 'ss', mode: 'asp', variant: 'asp+budget' },
+  );
+  if (budgeted) variants.push({ ...budgeted, variant: 'asp+budget', budgetMbps });
   progress.end();
   return {
     workload: spec.name,
@@ -158,11 +232,13 @@ export async function runPart(
     reference,
     dsSweep: {
       profile: 'ss',
-      points,
+      points: sweepRuns.map((r) => sweepPoint(r, ref2)),
       chosen: ds,
       rule: 'the DS whose asp run on ss reached the target first; used for every asp mode of this workload',
     },
+    tau0Sweep: { profile: 'ss', headline: TAU0_HEADLINE, points: tau0Points },
     runs,
+    whatIf: { wanLatencyScale: scale, ssLatencyMs: calibration.whatIfSsLatencyMs, runs: whatIfRuns },
     variants,
     skipped,
   };

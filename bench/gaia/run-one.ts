@@ -1,5 +1,12 @@
 /** One training run of the benchmark, in virtual time, reduced to the record written to gaia.json. */
-import { type CostModelSpec, type Mode, type ProgressEvent, train, type Workload } from '@geoml/gaia';
+import {
+  type CostModelSpec,
+  type Mode,
+  type ProgressEvent,
+  type TrainConfigInput,
+  train,
+  type Workload,
+} from '@geoml/gaia';
 import type { ProfileName } from './spec.js';
 
 export interface SeriesPoint {
@@ -46,6 +53,10 @@ export interface RunRecord {
   wallS: number;
   /** A variant beyond the issue's modes, e.g. `asp+budget` (the threshold controller). */
   variant?: string;
+  /** What-if runs only: the WAN latency scale applied to the profile (then this is not the profile's run). */
+  wanLatencyScale?: number;
+  /** Hub overlay of the run (C2), when not all-to-all. */
+  overlay?: string;
   budgetMbps?: number;
   /** Set when this record is the same run as another one (identical config in virtual time). */
   sameRunAs?: string;
@@ -72,6 +83,10 @@ export interface RunInput {
   staleness?: number;
   /** Per-link WAN budget (Mbit/s) for the engine's threshold controller (beyond the paper). */
   budgetMbps?: number;
+  /** What-if knob of the profile: scales every WAN one-way latency. */
+  wanLatencyScale?: number;
+  /** The engine's hub overlay (C2); absent: all-to-all. */
+  overlay?: 'gaia-ec2-11';
 }
 
 export async function runOne(input: RunInput): Promise<RunRecord> {
@@ -81,39 +96,41 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
   const staleness = input.staleness ?? 2;
   const wall0 = performance.now();
   try {
-    const r = await train(
-      {
-        workload,
-        mode: input.mode,
-        topology: input.profile,
-        regions: input.regions,
-        workersPerRegion: input.workersPerRegion,
-        profileOptions: { lanMbps: input.lanMbps },
-        costModel: input.costModel,
-        ds: input.ds,
-        tau0,
-        staleness,
-        ...(input.budgetMbps === undefined ? {} : { budgetMbps: input.budgetMbps }),
-        stop: {
-          maxClocks: input.maxClocks,
-          atTarget: !input.toEnd,
-          ...(input.targetQuality === undefined ? {} : { targetQuality: input.targetQuality }),
-        },
-        evalEvery: input.evalEvery,
-        seed: 1,
-        run: `${input.workload}-${input.mode}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+    const config: TrainConfigInput = {
+      workload,
+      mode: input.mode,
+      topology: input.profile,
+      regions: input.regions,
+      workersPerRegion: input.workersPerRegion,
+      profileOptions: {
+        lanMbps: input.lanMbps,
+        ...(input.wanLatencyScale === undefined ? {} : { wanLatencyScale: input.wanLatencyScale }),
       },
-      {
-        onProgress: (e: ProgressEvent) =>
-          series.push({
-            clock: e.clock,
-            timeS: e.timeS,
-            value: e.quality.value,
-            wanBytes: e.wanBytes,
-            fractionShipped: e.fractionShipped,
-          }),
+      ...(input.overlay === undefined ? {} : { overlay: input.overlay }),
+      costModel: input.costModel,
+      ds: input.ds,
+      tau0,
+      staleness,
+      ...(input.budgetMbps === undefined ? {} : { budgetMbps: input.budgetMbps }),
+      stop: {
+        maxClocks: input.maxClocks,
+        atTarget: !input.toEnd,
+        ...(input.targetQuality === undefined ? {} : { targetQuality: input.targetQuality }),
       },
-    );
+      evalEvery: input.evalEvery,
+      seed: 1,
+      run: `${input.workload}-${input.mode}`.replace(/[^A-Za-z0-9_-]/g, '_'),
+    };
+    const r = await train(config, {
+      onProgress: (e: ProgressEvent) =>
+        series.push({
+          clock: e.clock,
+          timeS: e.timeS,
+          value: e.quality.value,
+          wanBytes: e.wanBytes,
+          fractionShipped: e.fractionShipped,
+        }),
+    });
     const record: RunRecord = {
       workload: input.workload,
       profile: input.profile,
@@ -142,6 +159,8 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
       blockedMs: { ...r.blocked },
       rejectedUpdates: r.rejectedUpdates,
       wallS: (performance.now() - wall0) / 1000,
+      ...(input.wanLatencyScale === undefined ? {} : { wanLatencyScale: input.wanLatencyScale }),
+      ...(input.overlay === undefined ? {} : { overlay: input.overlay }),
       series,
     };
     return input.targetQuality === undefined ? record : applyTarget(record, input.targetQuality);

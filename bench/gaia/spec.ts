@@ -17,6 +17,15 @@ export const MODES: readonly Mode[] = ['lan-bsp', 'bsp', 'ssp', 'tap', 'asp', 'a
 
 /** One dense model transfer over the ss link, in clocks of compute (the paper's regime: 20–50). */
 export const TRANSFER_CLOCKS = 30;
+/**
+ * What-if set: ss with every WAN one-way latency scaled (`wanLatencyScale`) so it is this many clocks of
+ * compute, the issue's premise that the real ss latency misses (see bench/README.md, gaia). Recorded
+ * apart from the ss runs, never as ss.
+ */
+export const WHAT_IF_LATENCY_CLOCKS = 1 / 3;
+/** Significance thresholds τ0 swept for asp on ss beside the headline 1 % (5 % is the authors' DNN one). */
+export const TAU0_HEADLINE = 0.01;
+export const TAU0_SWEEP = { quick: [0.05], full: [0.05, 0.2] } as const;
 /** Target = the centralized run's converged quality within this fraction. */
 export const TARGET_TOLERANCE = 0.01;
 
@@ -59,7 +68,7 @@ export function workloadSpecs(quick: boolean): WorkloadSpec[] {
         create: () => createMatrixFactorization({ users: 600, items: 300, density: 0.05, batchSize: 1024 }),
         profiles: ['ss'],
         referenceClocks: 30,
-        referenceClocksEc2: 15,
+        referenceClocksEc2: 30,
         evalEvery: 3,
       },
     ];
@@ -69,8 +78,10 @@ export function workloadSpecs(quick: boolean): WorkloadSpec[] {
       name: 'mf',
       create: () => createMatrixFactorization({ batchSize: 8192 }),
       profiles: ['lan', 'vc', 'ss', 'ec2-11'],
-      referenceClocks: 60,
-      referenceClocksEc2: 15,
+      // Converged: the 4-worker run is within 1.6 % of its quality at 200 clocks; the 22-worker one,
+      // whose workers each sweep a small shard, gets slower per clock (see the references' drift).
+      referenceClocks: 150,
+      referenceClocksEc2: 150,
       evalEvery: 3,
     },
     {

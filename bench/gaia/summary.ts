@@ -18,71 +18,97 @@ const find = (runs: RunRecord[], w: string, p: string, m: string) =>
 const timeOf = (r: RunRecord) => ({ t: r.timeToTargetS ?? r.elapsedS, exact: r.reachedTarget });
 const bytesOf = (r: RunRecord) => r.wanBytesToTarget ?? r.wanBytes;
 
+type Groups = Record<
+  'aspOverLan' | 'aspSpeedupOverBsp' | 'bspSlowdownOverLan' | 'aspBytesOverBsp' | 'int8BytesOverAsp',
+  Record<string, Ratio>
+>;
+const emptyGroups = (): Groups => ({
+  aspOverLan: {},
+  aspSpeedupOverBsp: {},
+  bspSlowdownOverLan: {},
+  aspBytesOverBsp: {},
+  int8BytesOverAsp: {},
+});
+
+/**
+ * The ratios of one workload × profile into `g` under `key`. `goalProfile` picks the speed-up goal (the
+ * what-if set is judged by ss's goal, and reported apart).
+ */
+function profileRatios(g: Groups, key: string, runs: RunRecord[], goalProfile: string): void {
+  const of = (m: string) => runs.find((r) => r.mode === m);
+  const lan = of('lan-bsp');
+  const asp = of('asp');
+  const bsp = of('bsp');
+  const int8 = of('asp-int8');
+  if (lan && asp && lan.reachedTarget) {
+    const a = timeOf(asp);
+    const v = a.t / (lan.timeToTargetS as number);
+    g.aspOverLan[key] = {
+      value: v,
+      ...(a.exact ? {} : { bound: '>' as const }),
+      goal: `<= ${GOALS.aspOverLan}`,
+      met: v <= GOALS.aspOverLan && a.exact,
+    };
+  }
+  if (lan && bsp && lan.reachedTarget) {
+    const b = timeOf(bsp);
+    g.bspSlowdownOverLan[key] = {
+      value: b.t / (lan.timeToTargetS as number),
+      ...(b.exact ? {} : { bound: '>' as const }),
+      goal: 'paper: vc 3–4×, 11 regions >20×, up to 53.7×',
+      met: null,
+    };
+  }
+  if (asp && bsp && asp.reachedTarget) {
+    const b = timeOf(bsp);
+    const v = b.t / (asp.timeToTargetS as number);
+    const goal = GOALS.aspSpeedupOverBsp[goalProfile];
+    g.aspSpeedupOverBsp[key] = {
+      value: v,
+      ...(b.exact ? {} : { bound: '>' as const }),
+      goal: goal === undefined ? 'none (lan)' : `>= ${goal}`,
+      met: goal === undefined ? null : v >= goal,
+    };
+  }
+  if (asp && bsp && goalProfile !== 'lan') {
+    const v = bytesOf(asp) / Math.max(1, bytesOf(bsp));
+    g.aspBytesOverBsp[key] = {
+      value: v,
+      goal: `<= ${GOALS.aspBytesOverBsp}`,
+      met: v <= GOALS.aspBytesOverBsp && asp.reachedTarget && bsp.reachedTarget,
+    };
+  }
+  if (asp && int8 && goalProfile !== 'lan') {
+    const v = bytesOf(int8) / Math.max(1, bytesOf(asp));
+    g.int8BytesOverAsp[key] = {
+      value: v,
+      goal: `<= 1/3 at the same quality (both to target)`,
+      met: v <= GOALS.int8BytesOverAsp && asp.reachedTarget && int8.reachedTarget,
+    };
+  }
+}
+
+const judgedOf = (groups: Record<string, Record<string, Ratio>>) =>
+  Object.values(groups).flatMap((g) => Object.values(g).filter((r) => r.met !== null));
+const countMet = (judged: Ratio[]) => `${judged.filter((r) => r.met).length}/${judged.length}`;
+
 export function summarize(parts: PartResult[]): Record<string, unknown> {
   const runs = parts.flatMap((p) => p.runs);
-  const aspOverLan: Record<string, Ratio> = {};
-  const aspSpeedupOverBsp: Record<string, Ratio> = {};
-  const bspSlowdownOverLan: Record<string, Ratio> = {};
-  const aspBytesOverBsp: Record<string, Ratio> = {};
-  const int8BytesOverAsp: Record<string, Ratio> = {};
+  const g = emptyGroups();
+  const w8 = emptyGroups();
   const finalQualityGap: Record<string, Ratio> = {};
   const fractionBelowOnePercent: Record<string, number> = {};
+  const tau0Sweep: Record<string, string[]> = {};
+  const overlay: Record<string, string> = {};
   for (const part of parts) {
     const w = part.workload;
     for (const p of new Set(part.runs.map((r) => r.profile))) {
-      const key = `${w}/${p}`;
-      const lan = find(runs, w, p, 'lan-bsp');
-      const asp = find(runs, w, p, 'asp');
-      const bsp = find(runs, w, p, 'bsp');
-      const int8 = find(runs, w, p, 'asp-int8');
-      if (asp) fractionBelowOnePercent[key] = +asp.fractionBelowOnePercent.toFixed(3);
-      if (lan && asp && lan.reachedTarget) {
-        const a = timeOf(asp);
-        const v = a.t / (lan.timeToTargetS as number);
-        aspOverLan[key] = {
-          value: v,
-          ...(a.exact ? {} : { bound: '>' as const }),
-          goal: `<= ${GOALS.aspOverLan}`,
-          met: v <= GOALS.aspOverLan && a.exact,
-        };
-      }
-      if (lan && bsp && lan.reachedTarget) {
-        const b = timeOf(bsp);
-        bspSlowdownOverLan[key] = {
-          value: b.t / (lan.timeToTargetS as number),
-          ...(b.exact ? {} : { bound: '>' as const }),
-          goal: 'paper: vc 3–4×, 11 regions >20×, up to 53.7×',
-          met: null,
-        };
-      }
-      if (asp && bsp && asp.reachedTarget) {
-        const b = timeOf(bsp);
-        const v = b.t / (asp.timeToTargetS as number);
-        const goal = GOALS.aspSpeedupOverBsp[p];
-        aspSpeedupOverBsp[key] = {
-          value: v,
-          ...(b.exact ? {} : { bound: '>' as const }),
-          goal: goal === undefined ? 'none (lan)' : `>= ${goal}`,
-          met: goal === undefined ? null : v >= goal,
-        };
-      }
-      if (asp && bsp && p !== 'lan') {
-        const v = bytesOf(asp) / Math.max(1, bytesOf(bsp));
-        aspBytesOverBsp[key] = {
-          value: v,
-          goal: `<= ${GOALS.aspBytesOverBsp}`,
-          met: v <= GOALS.aspBytesOverBsp && asp.reachedTarget && bsp.reachedTarget,
-        };
-      }
-      if (asp && int8 && p !== 'lan') {
-        const v = bytesOf(int8) / Math.max(1, bytesOf(asp));
-        int8BytesOverAsp[key] = {
-          value: v,
-          goal: `<= 1/3 at the same quality (both to target)`,
-          met: v <= GOALS.int8BytesOverAsp && asp.reachedTarget && int8.reachedTarget,
-        };
-      }
+      const at = part.runs.filter((r) => r.profile === p);
+      const asp = at.find((r) => r.mode === 'asp');
+      if (asp) fractionBelowOnePercent[`${w}/${p}`] = +asp.fractionBelowOnePercent.toFixed(3);
+      profileRatios(g, `${w}/${p}`, at, p);
     }
+    if (part.whatIf.runs.length > 1) profileRatios(w8, `${w}/ss-what-if`, part.whatIf.runs, 'ss');
     const chosen = part.dsSweep.points.find((x) => x.ds === part.dsSweep.chosen);
     if (chosen?.gapToReference !== undefined && chosen.gapToReference !== null) {
       finalQualityGap[`${w}/ss`] = {
@@ -91,25 +117,69 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
         met: chosen.gapToReference <= GOALS.finalQualityGap,
       };
     }
+    tau0Sweep[w] = part.tau0Sweep.points.map(
+      (t) =>
+        `tau0 ${t.tau0}: ${t.reachedTarget ? `${t.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ` +
+        `${((t.wanBytesToTarget ?? t.wanBytes) / 1e6).toPrecision(3)} MB, shipped ${t.fractionShipped.toFixed(2)}`,
+    );
+    const ov = part.variants.find((v) => v.variant === 'asp+overlay');
+    const all = part.runs.find((r) => r.profile === 'ec2-11' && r.mode === 'asp');
+    if (ov && all) {
+      overlay[`${w}/ec2-11`] =
+        `overlay ${ov.reachedTarget ? `${ov.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ` +
+        `${(bytesOf(ov) / 1e6).toPrecision(3)} MB; all-to-all ${all.reachedTarget ? `${all.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ` +
+        `${(bytesOf(all) / 1e6).toPrecision(3)} MB`;
+    }
   }
-  const groups = { aspOverLan, aspSpeedupOverBsp, aspBytesOverBsp, finalQualityGap, int8BytesOverAsp };
-  const judged = Object.values(groups).flatMap((g) => Object.values(g).filter((r) => r.met !== null));
-  const reachable = runs.filter((r) => !r.sameRunAs);
+  const { bspSlowdownOverLan, ...judgedGroups } = g;
+  const groups = { ...judgedGroups, finalQualityGap };
+  const { bspSlowdownOverLan: w8Slowdown, ...w8Judged } = w8;
   return {
-    goalsMet: `${judged.filter((r) => r.met).length}/${judged.length}`,
+    goalsMet: countMet(judgedOf(groups)),
     dsUsed: Object.fromEntries(parts.map((p) => [p.workload, p.dsSweep.chosen])),
+    tau0Headline: parts[0]?.tau0Sweep.headline,
     runsReachingTarget: `${runs.filter((r) => r.reachedTarget).length}/${runs.length}`,
     skippedRuns: parts.reduce((n, p) => n + p.skipped.length, 0),
-    distinctRuns: reachable.length,
+    failedRuns: parts.flatMap((p) =>
+      p.skipped
+        .filter((x) => x.reason.startsWith('failed'))
+        .map((x) => `${p.workload}/${x.profile}/${x.variant ?? x.mode}: ${x.reason}`),
+    ),
+    distinctRuns: runs.filter((r) => !r.sameRunAs).length,
+    costModelClock: Object.fromEntries(
+      parts.map((p) => [p.workload, p.calibration.costModel.clock ?? 'wall']),
+    ),
+    stepMs: Object.fromEntries(
+      parts.map((p) => [p.workload, +p.calibration.costModel.stepMs.toPrecision(3)]),
+    ),
     transferOverCompute: Object.fromEntries(
       parts.map((p) => [p.workload, +p.calibration.transferOverCompute.toFixed(1)]),
     ),
     latencyOverCompute: Object.fromEntries(
       parts.map((p) => [p.workload, +p.calibration.latencyOverCompute.toFixed(2)]),
     ),
-    ...Object.fromEntries(Object.entries(groups).map(([k, g]) => [k, compact(g)])),
+    referenceDriftLastThird: Object.fromEntries(
+      parts.flatMap((p) =>
+        p.reference.map((r) => [
+          `${p.workload}/${r.workers}w/${r.clocks}c`,
+          r.driftLastThird?.toPrecision(2),
+        ]),
+      ),
+    ),
+    ...Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, compact(v)])),
     bspSlowdownOverLan: compact(bspSlowdownOverLan),
     fractionBelowOnePercent,
+    tau0Sweep,
+    overlay,
+    whatIf: {
+      note: 'NOT ss: ss bandwidth with WAN latency scaled to 1/3 of a clock (wanLatencyScale per workload)',
+      wanLatencyScale: Object.fromEntries(
+        parts.map((p) => [p.workload, +p.whatIf.wanLatencyScale.toPrecision(3)]),
+      ),
+      goalsMet: countMet(judgedOf(w8Judged)),
+      ...Object.fromEntries(Object.entries(w8Judged).map(([k, v]) => [k, compact(v)])),
+      bspSlowdownOverLan: compact(w8Slowdown),
+    },
   };
 }
 
@@ -123,36 +193,24 @@ function compact(g: Record<string, Ratio>): Record<string, string> {
   );
 }
 
-/** The closing table on stdout: one line per run. */
+/** The closing table on stdout: one line per run; what-if runs as `ss-what-if`, variants by name. */
 export function table(parts: PartResult[]): string {
   const rows = [
-    [
-      'workload',
-      'profile',
-      'mode',
-      'ds',
-      'target',
-      'time s',
-      'clocks',
-      'vs bsp',
-      'WAN MB',
-      'msgs',
-      'final',
-      '<1%',
-    ],
+    ['workload', 'profile', 'mode', 'ds', 'tau0', 'target', 'time s', 'clocks', 'vs bsp', 'WAN MB', 'msgs'],
   ];
-  const runs = parts.flatMap((p) => p.runs);
-  for (const r of runs) {
-    const bsp = find(runs, r.workload, r.profile, 'bsp');
+  rows[0]?.push('final', '<1%');
+  const add = (r: RunRecord, profile: string, bsp: RunRecord | undefined) => {
     const speed =
       bsp && r.reachedTarget
         ? `${bsp.reachedTarget ? '' : '>'}${((bsp.timeToTargetS ?? bsp.elapsedS) / (r.timeToTargetS as number)).toFixed(1)}`
         : '–';
+    const asp = r.mode.startsWith('asp');
     rows.push([
       r.workload,
-      r.profile,
-      r.mode,
-      r.mode.startsWith('asp') && r.mode !== 'asp-async' ? String(r.ds) : '',
+      profile,
+      r.variant ?? r.mode,
+      asp && r.mode !== 'asp-async' ? String(r.ds) : '',
+      asp ? String(r.tau0) : '',
       r.reachedTarget ? 'yes' : 'NO',
       (r.timeToTargetS ?? r.elapsedS).toPrecision(3),
       String(r.clocksToTarget ?? r.clocks.max),
@@ -162,6 +220,17 @@ export function table(parts: PartResult[]): string {
       r.finalQuality.toPrecision(4),
       r.fractionBelowOnePercent.toFixed(2),
     ]);
+  };
+  for (const part of parts) {
+    for (const r of part.runs) add(r, r.profile, find(part.runs, r.workload, r.profile, 'bsp'));
+    for (const r of part.variants) add(r, r.profile, find(part.runs, r.workload, r.profile, 'bsp'));
+    const w8 = part.whatIf.runs;
+    for (const r of w8)
+      add(
+        r,
+        'ss-what-if',
+        w8.find((x) => x.mode === 'bsp'),
+      );
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
