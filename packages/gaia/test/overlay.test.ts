@@ -216,4 +216,29 @@ describe('train() with the overlay', () => {
       (all.encodings?.sparse ?? 0) + (all.encodings?.bitmap ?? 0),
     );
   });
+
+  it('explicit groups over plain regions, in wall time and under every ASP mode, train to the last clock', async () => {
+    const overlay = {
+      groups: [
+        { hub: 'a', members: ['b'] },
+        { hub: 'c', members: ['d', 'e'] },
+        { hub: 'f', members: [] },
+      ],
+    };
+    for (const mode of ['asp', 'asp-int8', 'asp-async'] as const) {
+      const r = await train({
+        workload: quadraticWorkload(),
+        mode,
+        topology: { regions: ['a', 'b', 'c', 'd', 'e', 'f'] },
+        workersPerRegion: 1,
+        costModel: { stepMs: 0, batchSize: 8 },
+        stop: { maxClocks: 15 },
+        time: 'wall',
+        overlay,
+      });
+      expect(r.clocks, mode).toEqual({ min: 15, max: 15 });
+      expect(r.finalQuality.value, mode).toBeLessThan(r.series[0]?.value as number);
+      expect(r.rejectedUpdates, mode).toBe(0);
+    }
+  });
 });
