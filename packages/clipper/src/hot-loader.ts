@@ -38,7 +38,7 @@ export class HotLoader {
   private stopped = false;
 
   constructor(
-    private readonly clipper: Clipper,
+    clipper: Clipper,
     private readonly registry: ModelRegistry,
     options: HotLoaderOptions = {},
   ) {

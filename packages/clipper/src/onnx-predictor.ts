@@ -246,7 +246,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
 
   /**
    * Rejects calls in flight with DISPOSED and releases the session. An idle worker goes back to the
-   * process's spare pool (`reuseWorkers`), otherwise it ends. A worker busy in a long batch finishes it
+   * process's spare pool (`reuseWorkers`) once its session is released, otherwise it ends. A worker busy in a long batch finishes it
    * first (stopping a thread inside onnxruntime aborts the process); `dispose` waits for that up to 5 s,
    * and an unfinished worker never keeps the process alive. Idempotent.
    */
@@ -258,9 +258,12 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     const worker = this.worker;
     this.worker = undefined;
     this.serving = false;
-    if (worker && this.config.reuseWorkers && returnWorker(worker, this.workerKind))
+    const released = worker && this.config.reuseWorkers ? returnWorker(worker, this.workerKind) : undefined;
+    if (released && worker) {
+      // The thread stays (a spare); its session is gone once `released` resolves.
       this.alive.delete(worker);
-    else worker?.retire(err);
+      await released;
+    } else worker?.retire(err);
     if (this.alive.size === 0) return;
     const bound = new AbortController();
     await Promise.race([

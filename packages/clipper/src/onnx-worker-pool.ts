@@ -68,18 +68,17 @@ export function takeWorker(
 }
 
 /**
- * Takes back a worker whose owner is done with it: its session is released and it waits as a spare.
- * Returns false, taking nothing, when the pool of that kind is full or the worker is busy or gone (the
- * owner ends it then).
+ * Takes back a worker whose owner is done with it: it waits as a spare once its session is released (the
+ * promise resolves then). Returns undefined, taking nothing, when the pool of that kind is full or the
+ * worker is busy or gone (the owner ends it then).
  */
-export function returnWorker(worker: OnnxWorker, kind: WorkerKind): boolean {
+export function returnWorker(worker: OnnxWorker, kind: WorkerKind): Promise<void> | undefined {
   const l = list(kind);
-  if (!worker.usable || !worker.idle || l.filter((w) => w.usable).length >= MAX_SPARES) return false;
+  if (!worker.usable || !worker.idle || l.filter((w) => w.usable).length >= MAX_SPARES) return undefined;
   worker.adopt({ clock: systemClock, onDeath: (dead) => drop(l, dead) });
   l.push(worker);
   // Released in order before any load a new owner sends; a thread that dies meanwhile drops out.
-  worker.release().catch(() => drop(l, worker));
-  return true;
+  return worker.release().catch(() => drop(l, worker));
 }
 
 /** Starts spare threads until `count` (at most the pool size) of that kind wait for models. */
