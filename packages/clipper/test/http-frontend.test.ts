@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnnxModel, referenceMlp, sampleInput } from '../../../test/fixtures/onnx-models.js';
 import { Clipper, FunctionPredictor, HttpFrontend, OnnxPredictor, PrometheusMetrics } from '../src/index.js';
+import { signatureOf } from './http-fixtures.js';
 
 const mlp = buildOnnxModel('mlp-s');
-const signature = {
-  inputs: [{ name: mlp.inputName, datatype: 'FP32', shape: [...mlp.inputShape] }],
-  outputs: [{ name: mlp.outputName, datatype: 'FP32', shape: [...mlp.outputShape] }],
-};
+const signature = signatureOf(mlp);
 
 describe('HTTP frontend', () => {
   let clipper: Clipper;

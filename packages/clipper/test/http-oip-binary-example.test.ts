@@ -32,6 +32,6 @@ describe('the documented binary OIP client', () => {
   it('surfaces a refusal with its status and message', async () => {
     await expect(
       inferBinary(server.url, 'digits', { name: mlp.inputName, shape: [1, 783], data: sampleInput(mlp, 1) }),
-    ).rejects.toThrow(/400: .*binary_data_size 3136 does not match shape \[1, 783\]/);
+    ).rejects.toThrow(/400: .*3136 bytes of data do not match shape \[1, 783\]/);
   });
 });

@@ -232,7 +232,7 @@ describe('Open Inference Protocol binary tensor data', () => {
       [
         'size not shape x datatype',
         binaryRequest({ inputs: [{ ...fp32(3136), shape: [2, 784] }] }, [x]),
-        /binary_data_size 3136 does not match shape \[2, 784\] of FP32 \(6272 bytes\)/,
+        /3136 bytes of data do not match shape \[2, 784\] of FP32 \(6272 bytes\)/,
       ],
       [
         'unknown datatype',

@@ -1,8 +1,10 @@
-import type { Tensor } from '@geoml/core';
+import { BYTES_PER_ELEMENT, type Tensor } from '@geoml/core';
 import { isTensor } from '../application.js';
 import type { Clipper } from '../clipper.js';
 import type { PredictionResult } from '../query.js';
 import { HttpError } from './http-error.js';
+import { tensorFromBinary } from './oip-binary.js';
+import { dtypeOf } from './oip-tensor.js';
 import { signatureOf, tensorInput } from './signature.js';
 
 /**
@@ -53,6 +55,51 @@ export async function restPredict(clipper: Clipper, appName: string, body: unkno
   const results = await Promise.all(inputs.map((x) => clipper.predict(app.name, x, who)));
   const answers = results.map(answer);
   return batch === undefined ? answers[0] : { batch_predictions: answers };
+}
+
+/**
+ * `POST /<app>/predict` with `content-type: application/octet-stream`: the body is one query's input as
+ * raw bytes. For a `bytes` application, those bytes; for a `tensor` application whose model has one
+ * input, that input's little-endian row-major data, its datatype and per-query shape from the model's
+ * signature (a single free dimension follows from the length). Answers as a JSON `input` would; several
+ * queries in one binary request go through the Open Inference Protocol's binary extension instead.
+ */
+export async function restPredictRaw(clipper: Clipper, appName: string, body: Buffer): Promise<unknown> {
+  const app = clipper.getApplication(appName);
+  let input: unknown;
+  if (app.inputType === 'bytes') input = new Uint8Array(body.buffer, body.byteOffset, body.length);
+  else if (app.inputType === 'tensor') input = rawTensorInput(clipper, app.linkedModels[0], body);
+  else {
+    throw new HttpError(
+      415,
+      `application ${appName} takes ${app.inputType} input; send application/octet-stream only to bytes or tensor applications`,
+    );
+  }
+  return answer(await clipper.predict(app.name, input));
+}
+
+function rawTensorInput(clipper: Clipper, model: string | undefined, body: Buffer): Record<string, Tensor> {
+  const sig = model ? signatureOf(clipper, model) : undefined;
+  if (!sig) {
+    throw new HttpError(
+      400,
+      'a raw body needs the model signature (metadata.signature) for its datatype and shape',
+    );
+  }
+  if (sig.inputs.length !== 1) {
+    throw new HttpError(
+      400,
+      `model ${model} has ${sig.inputs.length} inputs; a raw body fills one (use the Open Inference Protocol)`,
+    );
+  }
+  const spec = sig.inputs[0]!;
+  const width = BYTES_PER_ELEMENT[dtypeOf(spec.datatype, `model input '${spec.name}'`)];
+  const known = spec.shape.reduce((n, d) => (d >= 0 ? n * d : n), 1);
+  const free = spec.shape.filter((d) => d < 0).length;
+  if (free > 1) throw new HttpError(400, `model input '${spec.name}' has several free dimensions`);
+  const count = body.length / width;
+  const shape = spec.shape.map((d) => (d >= 0 ? d : known > 0 ? Math.floor(count / known) : 0));
+  return { [spec.name]: tensorFromBinary(spec.name, spec.datatype, shape, body) };
 }
 
 /** Feedback is stored (in the selection state when the application learns) before the reply. */

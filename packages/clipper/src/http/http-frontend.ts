@@ -4,7 +4,7 @@ import { parseConfig } from '@geoml/core';
 import { z } from 'zod';
 import type { Clipper } from '../clipper.js';
 import { ADMIN_GETTERS, ADMIN_ROUTES } from './admin-api.js';
-import { restPredict, restUpdate } from './clipper-rest.js';
+import { restPredict, restPredictRaw, restUpdate } from './clipper-rest.js';
 import { HttpError, toHttpError } from './http-error.js';
 import { HEADER_LENGTH, splitInferBody } from './oip-binary.js';
 import { type OipReply, openInference } from './open-inference.js';
@@ -114,6 +114,9 @@ async function handle(
     if (method !== 'POST') throw new HttpError(405, `use POST for /${parts[0]}/${parts[1]}`);
     const app = decodeURIComponent(parts[0]!);
     clipper.getApplication(app); // 404 before reading the body
+    if (parts[1] === 'predict' && isOctetStream(req)) {
+      return send(res, 200, await restPredictRaw(clipper, app, await readBytes(req, config.maxBodyBytes)));
+    }
     const b = await body();
     return send(
       res,
@@ -123,6 +126,9 @@ async function handle(
   }
   throw new HttpError(404, `no route ${method} ${url.pathname}`);
 }
+
+const isOctetStream = (req: IncomingMessage) =>
+  (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === 'application/octet-stream';
 
 const notFoundOrMethod = (method: string) => (method === 'GET' || method === 'POST' ? 404 : 405);
 

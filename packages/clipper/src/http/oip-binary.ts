@@ -127,7 +127,7 @@ export function tensorFromBinary(name: string, datatype: unknown, shape: unknown
   if (bytes.length !== n * width) {
     throw new HttpError(
       400,
-      `${where}: binary_data_size ${bytes.length} does not match shape [${shape.join(', ')}] of ${String(datatype)} (${n * width} bytes)`,
+      `${where}: ${bytes.length} bytes of data do not match shape [${shape.join(', ')}] of ${String(datatype)} (${n * width} bytes)`,
     );
   }
   return { dtype, shape, data: typedView(dtype, bytes, n) } as Tensor;
