@@ -91,8 +91,11 @@ export class Clipper {
     this.models = new Deployments({ clock: this.clock, metrics, closeGraceMs: this.config.closeGraceMs });
     this.apps = new Applications(this.models);
     this.layer = new ModelAbstraction(this.clock, this.cache, metrics);
-    this.dispatch = new SelectionDispatch(this.selection, this.clock, (m, input, deadline, now) =>
-      this.askModel(m, input, deadline, now),
+    this.dispatch = new SelectionDispatch(
+      this.selection,
+      this.clock,
+      (m, input, deadline, now) => this.askModel(m, input, deadline, now),
+      (work, at) => this.layer.within(work, at),
     );
   }
 

@@ -15,7 +15,7 @@ export interface Deadlined {
  *
  * Answered entries stay in the heap until the timer passes them (or a compaction drops them), and the
  * timer is not cancelled when the last query is answered: it fires once more, finds nothing to expire,
- * and stops. `close` cancels it.
+ * and stops. `close` cancels it (and expires what is left).
  */
 export class DeadlineWatch {
   private heap = new MinHeap<Deadlined>((d) => d.deadline);
@@ -34,12 +34,39 @@ export class DeadlineWatch {
     if (entry.deadline < this.armedFor) this.arm(entry.deadline);
   }
 
-  /** Cancels the timer; entries still watched are never expired. */
+  /** `work`'s value, or undefined once clock time `at` comes first (a rejection of `work` passes through). */
+  within<T>(work: Promise<T>, at: number): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      const entry = {
+        deadline: at,
+        settled: false,
+        expire() {
+          entry.settled = true;
+          resolve(undefined);
+        },
+      };
+      work.then(
+        (value) => {
+          entry.settled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          entry.settled = true;
+          reject(error);
+        },
+      );
+      this.add(entry);
+    });
+  }
+
+  /** Cancels the timer and expires every entry still watched at once, so no wait outlives the watch. */
   close(): void {
     this.stop?.abort(CLOSED);
     this.stop = undefined;
     this.armedFor = Number.POSITIVE_INFINITY;
+    const heap = this.heap;
     this.heap = new MinHeap<Deadlined>((d) => d.deadline);
+    for (let entry = heap.pop(); entry; entry = heap.pop()) if (!entry.settled) entry.expire();
   }
 
   private arm(at: number): void {

@@ -59,6 +59,11 @@ export class ModelAbstraction {
     return answer;
   }
 
+  /** `work`'s value, or undefined once clock time `at` comes first; no timer of its own. */
+  within<T>(work: Promise<T>, at: number): Promise<T | undefined> {
+    return this.watch.within(work, at);
+  }
+
   /** Stops enforcing deadlines (once every model version is closed). */
   close(): void {
     this.watch.close();

@@ -42,7 +42,34 @@ describe('DeadlineWatch', () => {
     ]);
   });
 
-  it('leaves no timer behind once every entry is past, and none after close', async () => {
+  it('bounds a wait: the value if it comes first, undefined at the bound, a rejection passed on', async () => {
+    const clock = new VirtualClock();
+    const watch = new DeadlineWatch(clock);
+    await clock.run(async () => {
+      const fast = watch.within(
+        clock.sleep(5).then(() => 'read'),
+        10,
+      );
+      const slow = watch.within(
+        clock.sleep(50).then(() => 'too late'),
+        10,
+      );
+      const failed = expect(watch.within(Promise.reject(new Error('kv down')), 10)).rejects.toThrow(
+        'kv down',
+      );
+      expect(await fast).toBe('read');
+      expect(await slow).toBeUndefined();
+      expect(clock.now()).toBe(10);
+      await failed;
+      // close answers what is still watched at once: a wait never outlives the watch.
+      const pending = watch.within(new Promise<string>(() => undefined), 1000);
+      watch.close();
+      expect(await pending).toBeUndefined();
+      expect(clock.now()).toBe(10);
+    });
+  });
+
+  it('leaves no timer behind once every entry is past, and none after close, which expires the rest', async () => {
     const clock = new VirtualClock();
     const watch = new DeadlineWatch(clock);
     const log: [number, number][] = [];
@@ -59,7 +86,8 @@ describe('DeadlineWatch', () => {
       expect(clock.pendingTimers).toBe(0);
       await clock.sleep(100);
     });
-    expect(log).toEqual([]);
+    // close expired the entry still watched, at once (time 15), not at its deadline.
+    expect(log).toEqual([[50, 15]]);
   });
 
   it('drops answered entries as they accumulate, keeping the live ones', async () => {

@@ -54,6 +54,11 @@ export interface QueryTiming {
   readonly clock: Clock;
   readonly start: number;
   readonly deadline: number;
+  /**
+   * `work`'s value, or undefined once clock time `at` comes first: the serving core passes its deadline
+   * watch, so a query sets no timer of its own. Without it, a wait sets a timer.
+   */
+  readonly bound?: <T>(work: Promise<T>, at: number) => Promise<T | undefined>;
 }
 
 /** What the selection layer adds to a prediction. */
@@ -228,8 +233,9 @@ export class ModelSelection {
    * must not spend the models' time (the query then decides from a fresh state).
    */
   private async readWithin<T>(timing: QueryTiming, read: () => Promise<T>): Promise<T | undefined> {
-    const stop = new AbortController();
     const budget = Math.max(0, (timing.deadline - timing.clock.now()) / 2);
+    if (timing.bound) return timing.bound(read(), timing.clock.now() + budget);
+    const stop = new AbortController();
     const late = timing.clock.sleep(budget, stop.signal).then(
       () => undefined,
       () => undefined,

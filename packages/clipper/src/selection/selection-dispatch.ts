@@ -4,6 +4,7 @@ import type { SelectionFeedback } from './feedback.js';
 import type {
   ModelAnswer,
   ModelSelection,
+  QueryTiming,
   SelectedAnswer,
   SelectionKey,
   SelectionUpdate,
@@ -28,6 +29,8 @@ export class SelectionDispatch {
     readonly selection: ModelSelection,
     private readonly clock: Clock,
     private readonly askServing: AskServing,
+    /** Bounds a wait by a clock time (the serving core's deadline watch). */
+    private readonly bound: QueryTiming['bound'],
   ) {}
 
   predict(
@@ -38,8 +41,13 @@ export class SelectionDispatch {
     deadline: number,
     key: SelectionKey,
   ): Promise<SelectedAnswer> {
-    return this.selection.predict(app, input, queryId, { clock: this.clock, start, deadline }, key, (m) =>
-      this.askServing(m, input, deadline, start),
+    return this.selection.predict(
+      app,
+      input,
+      queryId,
+      { clock: this.clock, start, deadline, bound: this.bound },
+      key,
+      (m) => this.askServing(m, input, deadline, start),
     );
   }
 
