@@ -21,7 +21,8 @@ export class FunctionPredictor<I, O> implements Predictor<I, O> {
   private readonly fn: BatchFunction<I, O>;
   private readonly options: FunctionPredictorOptions;
   private readonly clock: Clock;
-  private readonly disposal = new AbortController();
+  private readonly inFlight = new Set<(error: Error) => void>();
+  private disposed = false;
 
   constructor(fn: BatchFunction<I, O>, options: FunctionPredictorOptions = {}) {
     if (typeof fn !== 'function') throw new TypeError('FunctionPredictor needs a function');
@@ -43,21 +44,21 @@ export class FunctionPredictor<I, O> implements Predictor<I, O> {
   }
 
   async predict(inputs: readonly I[]): Promise<O[]> {
-    if (this.disposal.signal.aborted) throw disposed();
+    if (this.disposed) throw disposedError();
     if (!Array.isArray(inputs)) throw new ContainerError('BAD_INPUT', 'predict expects an array of queries');
     if (inputs.length === 0) return [];
-    const stop = new AbortController();
+    // One rejecter per call in flight, so dispose() fails them without a listener or controller per batch.
+    let failOnDispose: (error: Error) => void = () => undefined;
     const bounds: Promise<never>[] = [
       new Promise<never>((_, reject) => {
-        const onDispose = () => reject(disposed());
-        this.disposal.signal.addEventListener('abort', onDispose, { once: true });
-        stop.signal.addEventListener('abort', () =>
-          this.disposal.signal.removeEventListener('abort', onDispose),
-        );
+        failOnDispose = reject;
       }),
     ];
+    this.inFlight.add(failOnDispose);
     const { timeoutMs } = this.options;
+    let stop: AbortController | undefined;
     if (timeoutMs !== undefined) {
+      stop = new AbortController();
       bounds.push(
         this.clock.sleep(timeoutMs, stop.signal).then(() => {
           throw new ContainerError('TIMEOUT', `batch of ${inputs.length} took longer than ${timeoutMs} ms`);
@@ -74,18 +75,24 @@ export class FunctionPredictor<I, O> implements Predictor<I, O> {
       }
       return [...outputs];
     } finally {
-      stop.abort();
+      this.inFlight.delete(failOnDispose);
+      // A prebuilt reason: abort() without one builds a DOMException per batch.
+      stop?.abort(SETTLED);
     }
   }
 
   /** Fails calls in flight with `DISPOSED`, refuses new ones, and runs `onDispose` once. */
   async dispose(): Promise<void> {
-    if (this.disposal.signal.aborted) return;
-    this.disposal.abort();
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const fail of this.inFlight) fail(disposedError());
+    this.inFlight.clear();
     await this.options.onDispose?.();
   }
 }
 
-function disposed(): ContainerError {
+const SETTLED = Symbol('settled');
+
+function disposedError(): ContainerError {
   return new ContainerError('DISPOSED', 'the predictor was disposed');
 }
