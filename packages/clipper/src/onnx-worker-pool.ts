@@ -21,6 +21,14 @@ export interface WorkerKind {
 /** Spares kept per resource-limit setting; more returned threads end. */
 const MAX_SPARES = 1;
 
+/**
+ * Sessions one thread creates before it ends instead of waiting as a spare: each session created and
+ * released in the same thread leaves ~1 MB behind (native, not the JS heap; measured over 60 reloads of
+ * mlp-s), which only the thread's exit gives back. 8 bounds that to a few MB per thread and still spares
+ * 7 thread starts in 8.
+ */
+export const MAX_LOADS_PER_THREAD = 8;
+
 const spares = new Map<string, OnnxWorker[]>();
 
 const keyOf = (kind: WorkerKind): string => JSON.stringify([kind.resourceLimits ?? {}, kind.background]);
@@ -74,7 +82,8 @@ export function takeWorker(
  */
 export function returnWorker(worker: OnnxWorker, kind: WorkerKind): Promise<void> | undefined {
   const l = list(kind);
-  if (!worker.usable || !worker.idle || l.filter((w) => w.usable).length >= MAX_SPARES) return undefined;
+  if (!worker.usable || !worker.idle || worker.loadsDone >= MAX_LOADS_PER_THREAD) return undefined;
+  if (l.filter((w) => w.usable).length >= MAX_SPARES) return undefined;
   worker.adopt({ clock: systemClock, onDeath: (dead) => drop(l, dead) });
   l.push(worker);
   // Released in order before any load a new owner sends; a thread that dies meanwhile drops out.

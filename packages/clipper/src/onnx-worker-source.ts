@@ -91,6 +91,12 @@ function unsupported(next) {
   return undefined;
 }
 
+// The model's bytes go back to the main thread (transferred, so detached here) once the session is built:
+// a long-lived thread's heap hardly grows, so a dead 1 MB buffer here could wait many loads for a GC.
+function giveBack(model) {
+  return model && typeof model === 'object' && model.buffer instanceof ArrayBuffer ? [model.buffer] : [];
+}
+
 async function load(msg) {
   try {
     if (ortError) throw new Error('onnxruntime-node could not be loaded: ' + message(ortError));
@@ -103,9 +109,12 @@ async function load(msg) {
     const previous = session;
     session = next;
     if (previous) await previous.release().catch(() => undefined);
-    parentPort.postMessage({ type: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
+    parentPort.postMessage(
+      { type: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) },
+      giveBack(msg.model),
+    );
   } catch (err) {
-    parentPort.postMessage({ type: 'load-failed', message: message(err) });
+    parentPort.postMessage({ type: 'load-failed', message: message(err) }, giveBack(msg.model));
   }
 }
 

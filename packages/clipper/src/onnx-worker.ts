@@ -101,6 +101,7 @@ export class OnnxWorker {
   private gone = false;
   /** True between `serve()` and `release()`. */
   private serving = false;
+  private loadCount = 0;
   private booted: { tid: number | undefined; background: boolean } | undefined;
   private readonly bootWaiters: ((info: { tid: number | undefined; background: boolean }) => void)[] = [];
   private options: OnnxWorkerOptions;
@@ -123,6 +124,11 @@ export class OnnxWorker {
   /** False once the thread is dead, abandoned or retired. */
   get usable(): boolean {
     return !this.gone;
+  }
+
+  /** Sessions this thread was asked to create. */
+  get loadsDone(): number {
+    return this.loadCount;
   }
 
   /** No load, run or release in flight. */
@@ -176,6 +182,7 @@ export class OnnxWorker {
     timeoutMs: number,
   ): Promise<LoadedModel> {
     if (this.gone) return Promise.reject(new ContainerError('CRASHED', 'the onnx worker is gone'));
+    this.loadCount++;
     let call: Call<LoadedModel> | undefined;
     const loaded = new Promise<LoadedModel>((resolve, reject) => {
       call = { resolve, reject };

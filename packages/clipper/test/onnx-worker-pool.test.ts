@@ -3,7 +3,12 @@ import { type Tensor, tensor } from '@geoml/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildOnnxModel, referenceMlp, sampleInput } from '../../../test/fixtures/onnx-models.js';
 import { CRASH_NEXT_RUN, OnnxPredictor } from '../src/onnx-predictor.js';
-import { closeSpareWorkers, prestartWorkers, spareWorkers } from '../src/onnx-worker-pool.js';
+import {
+  closeSpareWorkers,
+  MAX_LOADS_PER_THREAD,
+  prestartWorkers,
+  spareWorkers,
+} from '../src/onnx-worker-pool.js';
 
 const mlpS = buildOnnxModel('mlp-s');
 const noop = buildOnnxModel('noop');
@@ -101,6 +106,20 @@ describe('spare ONNX worker threads', () => {
     await p.dispose();
     expect(spareWorkers()).toBe(1);
     if (tid !== undefined) await vi.waitFor(() => expect(getPriority(tid)).toBe(canRenice ? 19 : 0));
+  });
+
+  it('ends a thread that has created MAX_LOADS_PER_THREAD sessions instead of keeping it', async () => {
+    const p = await predictor(mlpS.bytes);
+    for (let i = 1; i < MAX_LOADS_PER_THREAD; i++) await p.load(i % 2 ? noop.bytes : mlpS.bytes);
+    const { tid } = (await p.workerThread())!;
+    await p.dispose();
+    expect(spareWorkers()).toBe(0);
+    const q = await predictor(mlpS.bytes);
+    expect((await q.workerThread())!.tid).not.toBe(tid);
+    // One load fewer, and the thread is kept.
+    for (let i = 2; i < MAX_LOADS_PER_THREAD; i++) await q.load(mlpS.bytes);
+    await q.dispose();
+    expect(spareWorkers()).toBe(1);
   });
 
   it('with reuseWorkers false, a predictor starts and ends its own thread', async () => {
