@@ -5,6 +5,8 @@
  * Then geoml's throughput limit over the Open Inference Protocol, JSON against binary tensors, one row per
  * request and several (`binaryLimit`).
  */
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
 import { buildOnnxModel, type OnnxModelName, sampleInput } from '../../test/fixtures/onnx-models.js';
 import { QUICK } from '../lib/results.js';
 import { SLO_MS } from './deploy.js';
@@ -39,12 +41,17 @@ export interface HttpResult {
   servedLimit: LoadStats & { concurrency: number };
   /** The limit over OIP `infer` on model `bulk`, JSON vs binary tensors, by rows per request. */
   oip: OipPoint[];
+  /** Whether the OIP runs pinned the onnx worker apart (`--pin`). */
+  oipPinned: boolean;
 }
 
 /**
  * Rows per request of the OIP limit runs: 1 (strict, one query per request) and as many 784-float rows
  * as make E1's 64 KB and 256 KB binary payloads (20 × 3 136 B, 84 × 3 136 B), as perf_analyzer's `-b N`.
  */
+/** `--pin`: see `pinWorkerApart` (Linux, needs `taskset`). */
+const PIN = process.argv.includes('--pin');
+
 const OIP = QUICK
   ? { rows: [1, 20], itemsInFlight: 512, reps: 1 }
   : { rows: [1, 20, 84], itemsInFlight: 512, reps: 2 };
@@ -145,6 +152,7 @@ export async function httpComparison(
     served: { naive: best('naive', 'throughput'), geoml: best('geoml', 'throughput') },
     servedLimit: servedLimit!,
     oip,
+    oipPinned: PIN,
   };
 }
 
@@ -162,7 +170,17 @@ export async function oipLimit(
   const model = buildOnnxModel(modelName);
   const input = { name: model.inputName, shape: model.inputShape };
   const points: OipPoint[] = [];
-  for (const rows of OIP.rows) {
+  const unpin = PIN
+    ? await pinWorkerApart(server, oipRequest('bulk', input, [sampleInput(model, 1)], 'binary'))
+    : undefined;
+  try {
+    for (const rows of OIP.rows) await oipRows(rows);
+  } finally {
+    unpin?.();
+  }
+  return points;
+
+  async function oipRows(rows: number): Promise<void> {
     const data = Array.from({ length: rows }, (_, i) => sampleInput(model, 100 + i));
     const runs: Record<'json' | 'binary', OipPoint[]> = { json: [], binary: [] };
     for (let rep = 0; rep < OIP.reps; rep++) {
@@ -210,7 +228,30 @@ export async function oipLimit(
       points.push(sorted[(sorted.length - 1) >> 1]!);
     }
   }
-  return points;
+}
+
+/**
+ * With `--pin`: the `bulk` model's onnx worker thread alone on CPU 1 (as raw onnxruntime had one core in
+ * E0), the server's main thread and this client on CPU 0. The worker is the server's busiest thread other
+ * than the main one during a 1 s warm-up. Returns the undo for this process; the server is stopped after.
+ */
+async function pinWorkerApart(server: ServerProcess, warm: { request: Buffer }): Promise<() => void> {
+  const send = rawSender(server.port, warm.request);
+  const cpu0 = threadCpuSeconds(server.pid);
+  await closedLoop(send, { concurrency: 256, warmupMs: 0, durationMs: 1000, sloMs: 2000 });
+  send.close();
+  const cpu1 = threadCpuSeconds(server.pid);
+  const main = String(server.pid);
+  const worker = [...cpu1.keys()]
+    .filter((t) => t !== main)
+    .sort((a, b) => cpu1.get(b)! - (cpu0.get(b) ?? 0) - (cpu1.get(a)! - (cpu0.get(a) ?? 0)))[0];
+  const taskset = (cpus: string, tid: string | number) =>
+    execFileSync('taskset', ['-pc', cpus, String(tid)], { stdio: 'ignore' });
+  const all = `0-${cpus().length - 1}`;
+  if (worker) taskset('1', worker);
+  taskset('0', main);
+  taskset('0', process.pid);
+  return () => taskset(all, process.pid);
 }
 
 /**
