@@ -165,15 +165,16 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   }
 
   /**
-   * Loads `model` (bytes are copied, so the caller may reuse its buffer). A second load replaces the
-   * model in the same worker only once the new session is created: a model that fails to load
-   * (`LOAD_FAILED`) leaves the previous one serving.
+   * Loads `model`. Bytes are kept by reference for a restart after a crash, not copied (every copy of a
+   * model in a hot swap is garbage the main thread's GC pays for), so do not modify them afterwards. A
+   * second load replaces the model in the same worker only once the new session is created: a model that
+   * fails to load (`LOAD_FAILED`) leaves the previous one serving.
    */
   async load(model: OnnxModelSource): Promise<void> {
     this.assertOpen();
     let source: OnnxModelSource;
     if (typeof model === 'string' && model.length > 0) source = resolvePath(model);
-    else if (model instanceof Uint8Array && model.byteLength > 0) source = new Uint8Array(model);
+    else if (model instanceof Uint8Array && model.byteLength > 0) source = model;
     else
       throw new ContainerError(
         'LOAD_FAILED',

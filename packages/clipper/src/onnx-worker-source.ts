@@ -91,12 +91,6 @@ function unsupported(next) {
   return undefined;
 }
 
-// The model's bytes go back to the main thread (transferred, so detached here) once the session is built:
-// a long-lived thread's heap hardly grows, so a dead 1 MB buffer here could wait many loads for a GC.
-function giveBack(model) {
-  return model && typeof model === 'object' && model.buffer instanceof ArrayBuffer ? [model.buffer] : [];
-}
-
 async function load(msg) {
   try {
     if (ortError) throw new Error('onnxruntime-node could not be loaded: ' + message(ortError));
@@ -109,12 +103,9 @@ async function load(msg) {
     const previous = session;
     session = next;
     if (previous) await previous.release().catch(() => undefined);
-    parentPort.postMessage(
-      { type: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) },
-      giveBack(msg.model),
-    );
+    parentPort.postMessage({ type: 'loaded', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
   } catch (err) {
-    parentPort.postMessage({ type: 'load-failed', message: message(err) }, giveBack(msg.model));
+    parentPort.postMessage({ type: 'load-failed', message: message(err) });
   }
 }
 
