@@ -57,6 +57,8 @@ export interface RunRecord {
   wanLatencyScale?: number;
   /** Hub overlay of the run (C2), when not all-to-all. */
   overlay?: string;
+  /** ASP modes: how many shipped updates went in each wire layout (C3: pairs, bitmap, dense). */
+  encodings?: Record<string, number>;
   budgetMbps?: number;
   /** Set when this record is the same run as another one (identical config in virtual time). */
   sameRunAs?: string;
@@ -161,6 +163,7 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
       wallS: (performance.now() - wall0) / 1000,
       ...(input.wanLatencyScale === undefined ? {} : { wanLatencyScale: input.wanLatencyScale }),
       ...(input.overlay === undefined ? {} : { overlay: input.overlay }),
+      ...(r.encodings === undefined ? {} : { encodings: { ...r.encodings } }),
       series,
     };
     return input.targetQuality === undefined ? record : applyTarget(record, input.targetQuality);
