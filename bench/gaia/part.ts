@@ -4,7 +4,7 @@
  * clock), the τ0 sweep, and the variants (hub overlay on ec2-11, bandwidth budget). Runs stop at the target
  * (or at 1.5× the reference's clocks); runs left when the wall-time budget is spent are listed as skipped.
  */
-import { type Mode, trainConfigSchema } from '@geoml/gaia';
+import type { Mode } from '@geoml/gaia';
 import { Progress } from '../lib/progress.js';
 import { type Calibration, calibrateAndSize } from './calibration.js';
 import { applyTarget, type RunInput, type RunRecord, runOne, targetFrom } from './run-one.js';
@@ -48,8 +48,6 @@ const regionsOf = (p: ProfileName) => (p === 'ec2-11' ? 11 : 2);
 /** ec2-11 last: with 22 workers its runs are the longest, the budget cuts them first. */
 const PROFILE_ORDER: readonly ProfileName[] = ['ss', 'vc', 'lan', 'ec2-11'];
 const ASP_FIRST: readonly Mode[] = ['asp', 'bsp', 'asp-int8', 'asp-async', 'tap', 'ssp'];
-/** Whether the engine has C2's hub overlay yet (the bench runs it once it does). */
-const HAS_OVERLAY = 'overlay' in trainConfigSchema.shape;
 
 /** Calibrates one workload (alone on the machine, before any run starts) and sizes its network. */
 export async function calibrateSpec(spec: WorkloadSpec): Promise<Calibration> {
@@ -74,7 +72,7 @@ export async function runPart(
     1 +
     ASP_FIRST.length +
     tau0s.length +
-    (ec2 && HAS_OVERLAY ? 1 : 0) +
+    (ec2 ? 3 : 0) +
     1;
   const progress = new Progress(`gaia ${spec.name}`, total);
   const base = (profile: ProfileName, mode: Mode, maxClocks: number, toEnd: boolean): RunInput => ({
@@ -192,22 +190,20 @@ export async function runPart(
   if (ec2) {
     await modeRuns('ec2-11');
     const ref11 = refOf('ec2-11');
-    const input = {
-      ...base('ec2-11', 'asp', capOf('ec2-11'), false),
-      ds,
-      targetQuality: ref11.targetQuality,
-    };
-    if (HAS_OVERLAY) {
-      const label = { profile: 'ec2-11' as const, mode: 'asp' as const, variant: 'asp+overlay' };
-      const r = await bounded({ ...input, overlay: 'gaia-ec2-11' }, label);
-      if (r) variants.push({ ...r, variant: 'asp+overlay' });
-    } else {
-      skipped.push({
-        profile: 'ec2-11',
-        mode: 'asp',
-        variant: 'asp+overlay',
-        reason: 'engine has no overlay yet',
-      });
+    // The hub overlay at the chosen DS; and, when that is not 0, overlay and all-to-all at DS 0 (the
+    // authors' setting) as a pair.
+    const pairs: [number, 'gaia-ec2-11' | undefined][] = [[ds, 'gaia-ec2-11']];
+    if (ds !== 0) pairs.push([0, undefined], [0, 'gaia-ec2-11']);
+    for (const [d, overlay] of pairs) {
+      const variant = `asp${overlay ? '+overlay' : ''}${d === ds ? '' : ` ds=${d}`}`;
+      const input = {
+        ...base('ec2-11', 'asp', capOf('ec2-11'), false),
+        ds: d,
+        targetQuality: ref11.targetQuality,
+        ...(overlay ? { overlay } : {}),
+      };
+      const r = await bounded(input, { profile: 'ec2-11', mode: 'asp', variant });
+      if (r) variants.push({ ...r, variant });
     }
   }
 

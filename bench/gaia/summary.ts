@@ -122,13 +122,15 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
         `tau0 ${t.tau0}: ${t.reachedTarget ? `${t.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ` +
         `${((t.wanBytesToTarget ?? t.wanBytes) / 1e6).toPrecision(3)} MB, shipped ${t.fractionShipped.toFixed(2)}`,
     );
-    const ov = part.variants.find((v) => v.variant === 'asp+overlay');
-    const all = part.runs.find((r) => r.profile === 'ec2-11' && r.mode === 'asp');
-    if (ov && all) {
-      overlay[`${w}/ec2-11`] =
-        `overlay ${ov.reachedTarget ? `${ov.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ` +
-        `${(bytesOf(ov) / 1e6).toPrecision(3)} MB; all-to-all ${all.reachedTarget ? `${all.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ` +
-        `${(bytesOf(all) / 1e6).toPrecision(3)} MB`;
+    // Each overlay run beside the all-to-all asp of the same DS on ec2-11.
+    for (const ov of part.variants.filter((v) => v.overlay !== undefined)) {
+      const all =
+        ov.ds === part.dsSweep.chosen
+          ? part.runs.find((r) => r.profile === 'ec2-11' && r.mode === 'asp')
+          : part.variants.find((v) => v.profile === 'ec2-11' && v.overlay === undefined && v.ds === ov.ds);
+      const fmt = (r: RunRecord) =>
+        `${r.reachedTarget ? `${r.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ${(bytesOf(r) / 1e6).toPrecision(3)} MB`;
+      overlay[`${w}/ec2-11/ds=${ov.ds}`] = `overlay ${fmt(ov)}; all-to-all ${all ? fmt(all) : 'not run'}`;
     }
   }
   const { bspSlowdownOverLan, ...judgedGroups } = g;
