@@ -5,10 +5,11 @@
  * resolved entry, found on the main thread.
  *
  * Priority: with `workerData.background` the thread lowers its own nice value (Linux keeps one per thread)
- * to 19 before importing onnxruntime, so booting, creating a session, warming up, releasing and exiting
- * yield the cores to the serving threads; a `priority` message raises it to 0 before it serves. Raising
- * needs CAP_SYS_NICE or an RLIMIT_NICE that allows it, so without either the thread never lowers itself
- * (a model that could not be raised back would serve at the lowest priority).
+ * to 19 before importing onnxruntime, so booting, creating a session, warming up and releasing one yield
+ * the cores to the serving threads; a `priority` message raises it back before it serves, and it exits at
+ * its normal priority (the main thread joins an exiting thread). Raising needs CAP_SYS_NICE or an
+ * RLIMIT_NICE that allows it, so without either the thread never lowers itself (a model that could not
+ * be raised back would serve at the lowest priority).
  */
 export const ONNX_WORKER_SOURCE = `
 'use strict';
@@ -167,7 +168,9 @@ parentPort.on('message', (msg) => {
     return;
   }
   if (msg.type === 'exit') {
-    if (background) setNice(19);
+    // Exits at normal priority: the main thread joins this thread when it ends, and would wait for a
+    // teardown starved at nice 19 (a 150 ms stall of the serving thread was seen).
+    if (background) setNice(baseNice);
     // A message handler only runs while no native call is on this thread's stack, so this is a safe point
     // to stop. Terminating the thread from outside during session.run aborts the whole process instead.
     try {
