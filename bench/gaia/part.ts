@@ -107,7 +107,8 @@ export async function runPart(
       return null;
     }
     try {
-      const r = await runOne(input);
+      const run = await runOne(input);
+      const r = label.variant === undefined ? run : { ...run, variant: label.variant };
       tick(r);
       return r;
     } catch (error) {
