@@ -59,6 +59,8 @@ export const trainConfigSchema = z
         batchSize: z.number().int().positive(),
         measuredOn: z.string().optional(),
         samples: z.number().int().optional(),
+        /** What `calibrate` timed: process CPU time or elapsed time (kept with the results). */
+        clock: z.enum(['cpu', 'wall']).optional(),
       })
       .optional(),
     stop: z

@@ -69,5 +69,15 @@ describe('checkpoint, resume and publish', () => {
     const r = await train({ ...measured, workload: quadraticWorkload() });
     expect(r.costModel.stepMs).toBeGreaterThan(0);
     expect(r.costModel.samples).toBe(15);
+    expect(r.costModel.clock).toBe('cpu');
+  });
+
+  it('calibrates in CPU time by default, in wall time on request, and keeps the clock with the result', async () => {
+    expect((await calibrate(quadraticWorkload(), { steps: 3 })).clock).toBe('cpu');
+    const wall = await calibrate(quadraticWorkload(), { steps: 3, clock: 'wall' });
+    expect(wall.clock).toBe('wall');
+    const { costModel: _fixed, ...rest } = cfg;
+    const r = await train({ ...rest, workload: quadraticWorkload(), costModel: wall });
+    expect(r.costModel).toMatchObject({ stepMs: wall.stepMs, clock: 'wall' });
   });
 });
