@@ -163,6 +163,37 @@ describe('HTTP frontend', () => {
     ).toBe(404);
   });
 
+  it('sends a canary share of a model to another version through the admin API, and ends it', async () => {
+    await clipper.deployModel('echo', 2, [new FunctionPredictor(async (xs: readonly unknown[]) => xs)], {
+      inputType: 'json',
+      activate: false,
+    });
+    try {
+      const set = await post('/admin/set_canary', { model_name: 'echo', model_version: 2, share: 0.25 });
+      expect(set.status).toBe(200);
+      expect(set.body).toMatchObject({ servingVersion: '1', canary: { version: '2', share: 0.25 } });
+      const answers = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => post('/echo/predict', { input: i })),
+      );
+      const versions = answers.map((a) => (a.body.output as { echoed?: unknown }).echoed === undefined);
+      expect(versions.filter(Boolean).length).toBe(10);
+      const model = (await get('/admin/get_model?model_name=echo')).body;
+      const v2 = model.versions.find((v: { version: string }) => v.version === '2');
+      expect(v2.stats).toMatchObject({ answered: 10, defaulted: 0, failed: 0 });
+      expect(
+        (await post('/admin/set_canary', { model_name: 'echo', model_version: 2, share: 1.5 })).status,
+      ).toBe(400);
+      expect(
+        (await post('/admin/set_canary', { model_name: 'echo', model_version: 9, share: 0.5 })).status,
+      ).toBe(404);
+      const cleared = await post('/admin/clear_canary', { model_name: 'echo' });
+      expect(cleared.status).toBe(200);
+      expect(cleared.body.canary).toBeUndefined();
+    } finally {
+      await clipper.undeployModel('echo', 2);
+    }
+  });
+
   it('exports Prometheus histograms of what it served', async () => {
     await post('/digits/predict', { input: Array.from(sampleInput(mlp, 9)) });
     const { status, text } = await get('/metrics');

@@ -13,6 +13,7 @@ const isString = (v: unknown): v is string => typeof v === 'string' && v.length 
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every(isString);
 const isVersion = (v: unknown): v is string | number => isString(v) || typeof v === 'number';
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
+const isShare = (v: unknown): v is number => typeof v === 'number' && v > 0 && v <= 1;
 
 /**
  * The management API, named as Clipper's (`/admin/add_app`, `/admin/add_model_links`,
@@ -44,6 +45,14 @@ export const ADMIN_ROUTES: Record<string, (clipper: Clipper, body: Body) => unkn
       field(b, 'model_name', isString, 'a model name'),
       field(b, 'model_version', isVersion, 'a version'),
     ),
+  // A live canary: a share of the model's traffic to another deployed version (KServe's canaryTrafficPercent).
+  set_canary: (c, b) =>
+    c.setCanary(
+      field(b, 'model_name', isString, 'a model name'),
+      field(b, 'model_version', isVersion, 'a version'),
+      field(b, 'share', isShare, 'a number in (0, 1]'),
+    ),
+  clear_canary: (c, b) => c.clearCanary(field(b, 'model_name', isString, 'a model name')),
   set_num_replicas: (c, b) => {
     const name = field(b, 'model_name', isString, 'a model name');
     const version = isVersion(b.model_version) ? b.model_version : c.getModel(name).servingVersion;
