@@ -28,6 +28,12 @@ const ADMITTED: Admission = { admitted: true };
 /** A bounded earliest-deadline-first queue (a binary min-heap on deadline, FIFO among equal deadlines). */
 export class EdfQueue<T extends Deadlined> {
   private readonly heap = new MinHeap<T>((item) => item.deadline);
+  /**
+   * The latest deadline queued, exact while the queue holds anything: entries only leave from the earliest
+   * end, so the latest stays until the queue empties (a pop of an entry due then leaves only entries due
+   * then). It makes admission O(1) in the usual case, a query due after every queued one.
+   */
+  private latest = Number.NEGATIVE_INFINITY;
 
   /** @param capacity most entries held at once; `offer` refuses beyond it. */
   constructor(readonly capacity: number) {
@@ -86,15 +92,25 @@ export class EdfQueue<T extends Deadlined> {
   /** Queues `item` regardless of bound and deadline (for re-queueing work already admitted). */
   push(item: T): void {
     this.heap.push(item);
+    if (item.deadline > this.latest) this.latest = item.deadline;
   }
 
   /** Removes and returns the entry with the earliest deadline. */
   pop(): T | undefined {
-    return this.heap.pop();
+    const item = this.heap.pop();
+    if (this.heap.size === 0) this.latest = Number.NEGATIVE_INFINITY;
+    return item;
   }
 
-  /** Number of queued entries due no later than `deadline`: those EDF serves before a new one due then. */
+  /**
+   * Number of queued entries due no later than `deadline`: those EDF serves before a new one due then.
+   * O(1) when `deadline` is at or after the latest queued one (a uniform SLO: every new query) or before
+   * the earliest; a scan only for a deadline in between (mixed SLOs on one version).
+   */
   countDueBy(deadline: number): number {
+    const size = this.heap.size;
+    if (size === 0 || deadline >= this.latest) return size;
+    if (deadline < this.heap.peek()!.deadline) return 0;
     let n = 0;
     for (const item of this.heap) if (item.deadline <= deadline) n++;
     return n;

@@ -79,4 +79,56 @@ describe('EdfQueue', () => {
     expect(q.length).toBe(1);
     expect(q.drain().map((i) => i.id)).toEqual([4]);
   });
+  it('counts the queries due by a deadline, and admits, exactly as a full scan would, over random queues', () => {
+    const rng = createRng(11);
+    const bruteCount = (held: readonly Item[], d: number) => held.filter((i) => i.deadline <= d).length;
+    // Admission as it was before the count had a fast path: a scan of every queued query.
+    const bruteAdmits = (held: readonly Item[], item: Item, now: number, perQuery: number) => {
+      const slack = item.deadline - now;
+      const ahead = bruteCount(held, item.deadline);
+      return slack > 0 && held.length < 64 && (ahead === 0 || (ahead + 1) * perQuery <= slack);
+    };
+    let fastPathHits = 0;
+    let scans = 0;
+    for (let round = 0; round < 40; round++) {
+      const q = new EdfQueue<Item>(64);
+      let held: Item[] = [];
+      let now = 0;
+      let id = 0;
+      // Mixed SLOs (ties likely) exercise the scan; a single SLO exercises the latest-deadline path.
+      const slos = round % 2 === 0 ? [20, 50, 200] : [100];
+      for (let step = 0; step < 400; step++) {
+        const op = rng.int(10);
+        if (op < 6) {
+          const item = { id: id++, deadline: now + slos[rng.int(slos.length)]! - rng.int(3) };
+          const perQuery = rng.int(4);
+          const expected = bruteAdmits(held, item, now, perQuery);
+          const admitted = q.offer(item, now, (ahead) => (ahead + 1) * perQuery).admitted;
+          expect(admitted).toBe(expected);
+          if (admitted) held.push(item);
+        } else if (op < 7) {
+          const item = { id: id++, deadline: now + rng.int(300) };
+          q.push(item);
+          held.push(item);
+        } else if (op < 9) {
+          const { batch, expired } = q.takeBatch(1 + rng.int(8), now);
+          const gone = new Set([...batch, ...expired]);
+          held = held.filter((i) => !gone.has(i));
+        } else {
+          now += rng.int(30);
+        }
+        expect(q.length).toBe(held.length);
+        const latest = Math.max(...held.map((i) => i.deadline));
+        const earliest = Math.min(...held.map((i) => i.deadline));
+        for (const d of [latest, latest + 1, latest - 1, earliest, earliest - 1, now + rng.int(250)]) {
+          expect(q.countDueBy(d)).toBe(bruteCount(held, d));
+          if (held.length > 0 && (d >= latest || d < earliest)) fastPathHits++;
+          else if (held.length > 0) scans++;
+        }
+      }
+    }
+    // Both paths were exercised, not only one.
+    expect(fastPathHits).toBeGreaterThan(1000);
+    expect(scans).toBeGreaterThan(1000);
+  });
 });
