@@ -119,10 +119,20 @@ const started = performance.now();
 const load = generate();
 await new Promise((r) => setTimeout(r, 1000)); // warm the path (JIT, AIMD) before measuring
 const measureFrom = performance.now();
+const steadyStart = performance.eventLoopUtilization();
 await new Promise((r) => setTimeout(r, P.steadyMs));
+const steadyBusy = performance.eventLoopUtilization(steadyStart);
 progress.tick('steady state');
 
-const windows: { from: number; swappedAt: number; to: number; version: string; swapMs: number }[] = [];
+const windows: {
+  from: number;
+  swappedAt: number;
+  to: number;
+  version: string;
+  swapMs: number;
+  /** Main-thread time not idle in the event loop during the window (queries, swap steps, GC). */
+  busyMs: number;
+}[] = [];
 const rss: [number, number][] = [];
 /** Forced-GC pauses: queries in flight across one are left out of both classes (a benchmark artefact). */
 const gcPauses: [number, number][] = [];
@@ -137,11 +147,13 @@ for (let c = 1; c <= P.cycles && performance.now() - started < P.maxMs; c++) {
       }
     });
   });
+  const elu = performance.eventLoopUtilization();
   const from = performance.now();
   const artifact = await publish(c);
   const end = await disposed;
   const to = performance.now();
-  windows.push({ from, swappedAt, to, version: String(artifact.version), swapMs: to - from });
+  const busyMs = performance.eventLoopUtilization(elu).active;
+  windows.push({ from, swappedAt, to, version: String(artifact.version), swapMs: to - from, busyMs });
   if (end.type === 'failed') console.error(`cycle ${c}: ${end.stage} failed: ${end.error.message}`);
   await new Promise((r) => setTimeout(r, P.gapMs));
   const gcStart = performance.now();
@@ -196,6 +208,7 @@ function steadyP99SameSize(n: number): number {
   return p99s.sort((a, b) => a - b)[p99s.length >> 1]!;
 }
 const sameSize = steadyP99SameSize(swap.length);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
 
 const summary = {
   swapFailedRequests: failures(swap).length,
@@ -247,6 +260,15 @@ const details = {
         ),
       ),
     },
+  },
+  /**
+   * How busy the serving main thread is: share of the steady phase's time, and ms and share of each swap
+   * window (medians), so main-thread work a swap adds shows apart from the latency tail.
+   */
+  mainThread: {
+    steadyBusyShare: r3(steadyBusy.utilization),
+    swapBusyMsMedian: r3(median(windows.map((w) => w.busyMs))),
+    swapBusyShareMedian: r3(median(windows.map((w) => w.busyMs / w.swapMs))),
   },
   swapMs: {
     median: r3([...windows.map((w) => w.swapMs)].sort((a, b) => a - b)[windows.length >> 1] ?? Number.NaN),
@@ -310,6 +332,9 @@ console.log(
 );
 console.log(
   `RSS cycle ${RSS_FROM_CYCLE} -> ${windows.length}: ${rssFrom?.toFixed(1)} -> ${rssTo?.toFixed(1)} MiB, growth ${summary.swapRssGrowthMiB} MiB (goal <= 20)`,
+);
+console.log(
+  `main thread busy: steady ${(100 * details.mainThread.steadyBusyShare).toFixed(0)} %, swap windows ${(100 * details.mainThread.swapBusyShareMedian).toFixed(0)} % (median ${details.mainThread.swapBusyMsMedian} ms per swap)`,
 );
 console.log(
   `swap time median ${details.swapMs.median} ms, max ${details.swapMs.max} ms; hot-load failures ${hotLoadFailures}`,

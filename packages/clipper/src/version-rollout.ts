@@ -45,6 +45,15 @@ export interface RolloutContext {
 }
 
 /**
+ * Lets the event loop run once (queries waiting on I/O included) before the next step of a swap, so
+ * the main-thread pieces of a swap (resolving, copying a model to its worker, swapping, disposing)
+ * never run back to back while a query waits behind all of them.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
  * The way of one version to serving (TF Serving's availability-preserving transition): resolve (sha256
  * verified by the registry) → load `replicas` containers → warm up → deploy dark → shadow canary queries
  * → optional live canary share → atomic swap (`Clipper.setServingVersion`) → the old version drains and
@@ -90,6 +99,7 @@ export class VersionRollout {
         const resolved = await this.registry.resolve(settings.artifact ?? model, version);
         this.checkRunning(w);
         stage = 'load';
+        await nextTurn();
         const input = await this.deploy(w, v, resolved, (s) => {
           stage = s;
         });
@@ -107,6 +117,7 @@ export class VersionRollout {
         });
       }
       stage = 'swap';
+      await nextTurn();
       this.clipper.setServingVersion(model, v);
     } catch (e) {
       const error = asError(e);
@@ -127,6 +138,7 @@ export class VersionRollout {
     }
     remember(w.history, v);
     this.emit({ type: kind, model, from, to: v });
+    await nextTurn();
     await this.retire(w);
     if (settings.prestartWorker && !loaded) this.prestart(w);
   }
@@ -202,6 +214,7 @@ export class VersionRollout {
           return Promise.resolve(first);
         }
         const made = previous.then(async () => {
+          await nextTurn();
           const replica = await loadReplica(resolved, settings.loader);
           try {
             await warmUp(replica, input, warm);

@@ -1,10 +1,11 @@
+import { webcrypto } from 'node:crypto';
 import {
   ArtifactError,
   type ArtifactInput,
   createArtifact,
+  labelOf,
   type ModelArtifact,
   parseConfig,
-  verifyArtifact,
 } from '@geoml/core';
 import { z } from 'zod';
 import { RegistryError, TransportError } from './errors.js';
@@ -130,14 +131,10 @@ export class ModelRegistry {
           `${name} v${artifact.version}: blob ${blobName(file.sha256)} of file "${file.path}" is missing`,
         );
       // A plain Uint8Array view (no copy) whatever the transport returns (nats.js gives Buffers).
-      files[file.path] = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      await checkBlob(artifact, file, view);
+      files[file.path] = view;
     });
-    try {
-      verifyArtifact(artifact, files);
-    } catch (e) {
-      if (!(e instanceof ArtifactError)) throw e;
-      throw new RegistryError(e.code === 'MISSING_FILE' ? 'MISSING_BLOB' : e.code, e.message, { cause: e });
-    }
     return { artifact, files };
   }
 
@@ -224,6 +221,31 @@ export class ModelRegistry {
     );
     return this.stores;
   }
+}
+
+/**
+ * Refuses `bytes` unless they have the size and sha256 `file` names. The digest is WebCrypto's, which
+ * hashes on libuv's thread pool: a serving process resolving a new version during a hot swap does not
+ * spend its main thread (and its queries' latency) hashing the model.
+ */
+async function checkBlob(
+  artifact: ModelArtifact,
+  file: ModelArtifact['files'][number],
+  bytes: Uint8Array,
+): Promise<void> {
+  const where = `${labelOf(artifact)}: file "${file.path}"`;
+  if (bytes.byteLength !== file.size)
+    throw new RegistryError(
+      'HASH_MISMATCH',
+      `${where} has ${bytes.byteLength} bytes, the manifest says ${file.size}`,
+    );
+  const digest = new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes));
+  const actual = Buffer.from(digest).toString('hex');
+  if (actual !== file.sha256)
+    throw new RegistryError(
+      'HASH_MISMATCH',
+      `${where} has sha256 ${actual}, the manifest says ${file.sha256}`,
+    );
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure. */
