@@ -176,7 +176,9 @@ export class Clipper {
    * version through an application, or `predictModel` without a version — to `version`, a deployed version
    * other than the serving one; the rest stays on the serving version. One canary per model: a second call
    * replaces the first. The split is deterministic (see `CanarySplit`); judge it by the versions' `stats`.
-   * Making the canary serve (`setServingVersion`) or undeploying it ends the split.
+   * A query the canary's replica fails is retried once on the serving version while its deadline allows
+   * (the canary's `stats` still count the failure). Making the canary serve (`setServingVersion`) or
+   * undeploying it ends the split.
    */
   setCanary(name: string, version: string | number, share: number): ModelInfo {
     this.assertOpen();
@@ -294,8 +296,9 @@ export class Clipper {
         noServingVersion(model),
       );
     }
-    const answer = await this.layer.ask(scheduler, input, deadline, start);
-    return this.layer.finish(queryId, app.name, start, app.defaultOutput, model, scheduler.version, answer);
+    const answer = await this.layer.askLive(scheduler, this.models.find(model), input, deadline, start);
+    const version = answer.version ?? scheduler.version;
+    return this.layer.finish(queryId, app.name, start, app.defaultOutput, model, version, answer);
   }
 
   /**
@@ -310,16 +313,19 @@ export class Clipper {
   ): Promise<PredictionResult<O | null>> {
     const start = this.clock.now();
     this.assertOpen();
-    const scheduler =
-      options.version === undefined
-        ? (this.models.route(name) ?? this.models.get(name))
-        : this.models.get(name, String(options.version));
+    const live = options.version === undefined;
+    const scheduler = live
+      ? (this.models.route(name) ?? this.models.get(name))
+      : this.models.get(name, String(options.version));
     const { inputType } = scheduler.deployment;
     if (inputType) checkInput(inputType, input, `model ${name}`);
     const deadline = requestedDeadline(options, start) ?? start + this.config.modelTimeoutMs;
     const queryId = this.nextQueryId++;
-    const answer = await this.layer.ask(scheduler, input, deadline, start);
-    return this.layer.finish(queryId, undefined, start, null, name, scheduler.version, answer);
+    // A pinned version is not live traffic: no canary, nothing to fall back on.
+    const serving = live ? this.models.find(name) : undefined;
+    const answer = await this.layer.askLive(scheduler, serving, input, deadline, start);
+    const version = answer.version ?? scheduler.version;
+    return this.layer.finish(queryId, undefined, start, null, name, version, answer);
   }
 
   /**
@@ -375,7 +381,8 @@ export class Clipper {
   private async askModel(model: string, input: unknown, deadline: number, now: number): Promise<ModelAnswer> {
     const scheduler = this.models.route(model);
     if (!scheduler) return noServingVersion(model);
-    return { ...(await this.layer.ask(scheduler, input, deadline, now)), version: scheduler.version };
+    const answer = await this.layer.askLive(scheduler, this.models.find(model), input, deadline, now);
+    return { ...answer, version: answer.version ?? scheduler.version };
   }
 
   private assertOpen(): void {

@@ -13,12 +13,14 @@ import {
 } from './query.js';
 import type { ModelVersionScheduler } from './scheduler.js';
 import { ServingError } from './serving-error.js';
-import { countOutcome } from './version-stats.js';
+import { countOutcome, isReplicaError } from './version-stats.js';
 
 /** A model version's answer to one query, and how the cache served it. */
 export interface Answer {
   readonly outcome: TaskOutcome;
   readonly cached?: CacheLookup;
+  /** Set when a version other than the one asked answered: a canary's query retried on the serving one. */
+  readonly version?: string;
 }
 
 /**
@@ -59,6 +61,26 @@ export class ModelAbstraction {
     return answer;
   }
 
+  /**
+   * Asks `routed`, the version a live query went to. When that is a canary (`serving` is another version)
+   * and its replica fails (crash, model error, rejected input; not expiry or admission, which say nothing
+   * of the version's correctness), the query is asked once of the serving version while its deadline
+   * allows, as a KServe or Ray Serve canary does: callers do not pay for a bad canary, and the canary's
+   * `stats` still count the failure it is judged by.
+   */
+  askLive(
+    routed: ModelVersionScheduler,
+    serving: ModelVersionScheduler | undefined,
+    input: unknown,
+    deadline: number,
+    now: number,
+  ): Promise<Answer> {
+    const asked = this.ask(routed, input, deadline, now);
+    return serving === undefined || serving === routed
+      ? asked
+      : this.fallBack(asked, serving, input, deadline);
+  }
+
   /** `work`'s value, or undefined once clock time `at` comes first; no timer of its own. */
   within<T>(work: Promise<T>, at: number): Promise<T | undefined> {
     return this.watch.within(work, at);
@@ -67,6 +89,19 @@ export class ModelAbstraction {
   /** Stops enforcing deadlines (once every model version is closed). */
   close(): void {
     this.watch.close();
+  }
+
+  private async fallBack(
+    asked: Promise<Answer>,
+    serving: ModelVersionScheduler,
+    input: unknown,
+    deadline: number,
+  ): Promise<Answer> {
+    const answer = await asked;
+    if (!isReplicaError(answer.outcome)) return answer;
+    const now = this.clock.now();
+    if (now >= deadline) return answer;
+    return { ...(await this.ask(serving, input, deadline, now)), version: serving.version };
   }
 
   private async throughCache(

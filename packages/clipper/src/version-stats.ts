@@ -17,8 +17,13 @@ export function countOutcome(stats: VersionStats, outcome: TaskOutcome): void {
   if (outcome.ok) stats.answered++;
   else {
     stats.defaulted++;
-    if (REPLICA_ERRORS.has(outcome.reason)) stats.failed++;
+    if (isReplicaError(outcome)) stats.failed++;
   }
+}
+
+/** Whether an outcome is a replica's fault (counted as `failed`), not the deadline's or the queue's. */
+export function isReplicaError(outcome: TaskOutcome): boolean {
+  return !outcome.ok && REPLICA_ERRORS.has(outcome.reason);
 }
 
 /** Reasons that are a replica's fault, counted as `failed`. */

@@ -96,7 +96,7 @@ describe('Clipper: canary traffic split', () => {
     });
   });
 
-  it('counts a failing canary as defaulted and failed, and its share still holds', async () => {
+  it('retries a query the canary failed on the serving version; the canary is still counted as failed', async () => {
     await withVersions(async (clipper) => {
       const broken = new FunctionPredictor<number, number>(() => {
         throw new Error('weights corrupt');
@@ -105,11 +105,81 @@ describe('Clipper: canary traffic split', () => {
       clipper.setCanary('m', 'bad', 0.25);
       const results = [];
       for (let i = 0; i < 40; i++) results.push(await clipper.predict('app', i));
-      const defaulted = results.filter((r) => r.default);
-      expect(defaulted).toHaveLength(10);
-      expect(defaulted[0]).toMatchObject({ output: -1, version: 'bad', defaultReason: 'model-error' });
+      // Every caller gets the serving version's answer, the canary's share included.
+      expect(results.filter((r) => r.default)).toEqual([]);
+      expect(results.map((r) => r.output)).toEqual(results.map((_, i) => i));
+      expect(new Set(results.map((r) => r.version))).toEqual(new Set(['1']));
+      // The canary's share still reached it, and its failures are what it is judged by.
       expect(statsOf(clipper, 'bad')).toEqual({ answered: 0, defaulted: 10, failed: 10 });
-      expect(statsOf(clipper, '1')).toEqual({ answered: 30, defaulted: 0, failed: 0 });
+      expect(statsOf(clipper, '1')).toEqual({ answered: 40, defaulted: 0, failed: 0 });
+
+      // The same for predictModel without a version.
+      const direct = [];
+      for (let i = 0; i < 8; i++) direct.push(await clipper.predictModel('m', i + 100));
+      expect(direct.map((r) => [r.output, r.default, r.version])).toEqual(
+        direct.map((_, i) => [i + 100, false, '1']),
+      );
+      expect(statsOf(clipper, 'bad')).toMatchObject({ defaulted: 12, failed: 12 });
+      // And through the model-selection layer (an application with a bandit policy).
+      clipper.registerApplication({
+        name: 'bandit',
+        inputType: 'json',
+        latencySloMs: 100,
+        defaultOutput: -1,
+        linkedModels: ['m'],
+        selectionPolicy: 'exp3',
+      });
+      const chosen = [];
+      for (let i = 0; i < 8; i++) chosen.push(await clipper.predict('bandit', i + 200));
+      expect(chosen.map((r) => [r.output, r.default, r.version])).toEqual(
+        chosen.map((_, i) => [i + 200, false, '1']),
+      );
+      expect(statsOf(clipper, 'bad')).toMatchObject({ defaulted: 14, failed: 14 });
+      // An explicit version is not live traffic: its failure is the caller's answer.
+      const pinned = await clipper.predictModel('m', 7, { version: 'bad' });
+      expect(pinned).toMatchObject({ output: null, default: true, defaultReason: 'model-error' });
+    });
+  });
+
+  it('does not retry a canary failure past the deadline, nor a canary query that expired', async () => {
+    await withVersions(async (clipper, clock) => {
+      let failAfterMs = 95;
+      const late = new FunctionPredictor<number, number>(
+        async () => {
+          await clock.sleep(failAfterMs);
+          throw new Error('failed late');
+        },
+        { clock },
+      );
+      await clipper.deployModel('m', 'late', [late], { activate: false, cache: false });
+      clipper.setCanary('m', 'late', 1);
+      // Failed at 95 ms of a 100 ms SLO: the serving version (1 ms) still answers in time.
+      expect(await clipper.predict('app', 3)).toMatchObject({ output: 3, default: false, version: '1' });
+      expect(statsOf(clipper, 'late')).toEqual({ answered: 0, defaulted: 1, failed: 1 });
+      // Still running at the deadline: the SLO default, counted against the canary, not retried.
+      failAfterMs = 150;
+      const expired = await clipper.predict('app', 4);
+      expect(expired).toMatchObject({ output: -1, default: true, version: 'late', defaultReason: 'slo' });
+      expect(statsOf(clipper, 'late')).toEqual({ answered: 0, defaulted: 2, failed: 1 });
+      expect(statsOf(clipper, '1')).toEqual({ answered: 1, defaulted: 0, failed: 0 });
+      await clock.sleep(100);
+    });
+  });
+
+  it('does not retry a query the canary refused at admission: its overload is judged, not hidden', async () => {
+    await withVersions(async (clipper, clock) => {
+      const slow = new SyntheticReplica<number, number>(clock, { a: 50, b: 0, answer: (x) => x * 10 });
+      await clipper.deployModel('m', 'small', [slow], { activate: false, cache: false, maxQueueLength: 1 });
+      clipper.setCanary('m', 'small', 1);
+      // Both arrive before the replica takes the first: the second finds the queue full.
+      const results = await Promise.all([1, 2].map((x) => clipper.predict('app', x)));
+      expect(results.map((r) => [r.output, r.version])).toEqual([
+        [10, 'small'],
+        [-1, 'small'],
+      ]);
+      expect(results[1]).toMatchObject({ default: true, defaultReason: 'queue-full' });
+      expect(statsOf(clipper, 'small')).toEqual({ answered: 1, defaulted: 1, failed: 0 });
+      expect(statsOf(clipper, '1')).toEqual({ answered: 0, defaulted: 0, failed: 0 });
     });
   });
 
