@@ -133,20 +133,49 @@ export function tensorFromBinary(name: string, datatype: unknown, shape: unknown
   return { dtype, shape, data: typedView(dtype, bytes, n) } as Tensor;
 }
 
+type ViewOf = new (b: ArrayBufferLike, o: number, n: number) => Tensor['data'];
+const VIEW_OF = new Map<DType, ViewOf>();
+
+function viewOf(dtype: DType): ViewOf {
+  let Ctor = VIEW_OF.get(dtype);
+  if (!Ctor) {
+    Ctor = allocate(dtype, 0).constructor as ViewOf;
+    VIEW_OF.set(dtype, Ctor);
+  }
+  return Ctor;
+}
+
 function typedView(dtype: DType, bytes: Buffer, n: number): Tensor['data'] {
   const width = BYTES_PER[dtype];
   if (LITTLE_ENDIAN_HOST && bytes.byteOffset % width === 0) {
-    const Ctor = allocate(dtype, 0).constructor as new (
-      b: ArrayBufferLike,
-      o: number,
-      n: number,
-    ) => Tensor['data'];
-    return new Ctor(bytes.buffer, bytes.byteOffset, n);
+    return new (viewOf(dtype))(bytes.buffer, bytes.byteOffset, n);
   }
-  const out = allocate(dtype, n);
-  const raw = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-  bytes.copy(raw);
-  if (!LITTLE_ENDIAN_HOST) swapToHost(raw, width);
+  // Misaligned: one copy into a shared slab rather than an ArrayBuffer of its own (allocating one costs
+  // several µs, most of this path); the batch stacks it into a fresh buffer anyway.
+  const raw = scratch(bytes.length, width);
+  raw.set(bytes);
+  if (!LITTLE_ENDIAN_HOST) swapToHost(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), width);
+  return new (viewOf(dtype))(raw.buffer, raw.byteOffset, n);
+}
+
+/**
+ * Copies of misaligned request tensors are carved from 64 KiB slabs (as Node's Buffer pool does, but
+ * larger and 8-byte aligned); a slab is freed once no tensor views it. Large tensors get their own.
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+function scratch(length: number, width: number): Uint8Array {
+  if (length > SLAB_BYTES / 4)
+    return new Uint8Array(new ArrayBuffer(Math.ceil(length / width) * width), 0, length);
+  slabUsed = Math.ceil(slabUsed / 8) * 8;
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab, slabUsed, length);
+  slabUsed += length;
   return out;
 }
 

@@ -145,14 +145,16 @@ async function infer(
   }
   const requested = requestedOutputs(req.outputs);
   // Parameter errors are the client's: found before the model runs.
-  const binaryOf = (name: string) => wantsBinary(req.parameters, requested?.get(name), name);
-  for (const name of requested?.keys() ?? []) binaryOf(name);
-  if (!requested) binaryOf('');
-  const queries = Array.from({ length: batch ?? 0 }, (_, b) =>
-    Object.fromEntries([...perInput].map(([name, parts]) => [name, parts[b]!])),
-  );
+  for (const name of requested?.keys() ?? []) binaryOf(req.parameters, requested, name);
+  if (!requested) binaryOf(req.parameters, requested, '');
   const options = { version, ...timeoutOf(req.parameters) };
-  const results = await Promise.all(queries.map((q) => clipper.predictModel(model, q, options)));
+  const pending: Promise<Awaited<ReturnType<Clipper['predictModel']>>>[] = [];
+  for (let b = 0; b < (batch ?? 0); b++) {
+    const query: Record<string, Tensor> = {};
+    for (const [name, parts] of perInput) query[name] = parts[b]!;
+    pending.push(clipper.predictModel(model, query, options));
+  }
+  const results = await Promise.all(pending);
   const failed = results.find((r) => r.default);
   if (failed) {
     throw new HttpError(503, `model ${model}:${version} did not answer: ${failed.defaultExplanation}`);
@@ -167,7 +169,7 @@ async function infer(
   const binaryParts: Uint8Array[] = [];
   const outs = wanted.map((name) => {
     const t = rebatch(outputs.map((o) => o[name]!));
-    if (!binaryOf(name)) return tensorToJson(name, t);
+    if (!binaryOf(req.parameters, requested, name)) return tensorToJson(name, t);
     const data = tensorBytes(t);
     binaryParts.push(data);
     const meta = { name, shape: [...t.shape], datatype: oipDatatype(t.dtype) };
@@ -184,6 +186,9 @@ async function infer(
     ...(binaryParts.length > 0 ? { binary: binaryParts } : {}),
   };
 }
+
+const binaryOf = (params: unknown, requested: Map<string, unknown> | undefined, name: string) =>
+  wantsBinary(params, requested?.get(name), name);
 
 /**
  * Triton's request parameter `timeout` (µs) as a deadline for each row; without it, the server's
