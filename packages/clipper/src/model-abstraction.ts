@@ -98,7 +98,14 @@ export class ModelAbstraction {
     deadline: number,
   ): Promise<Answer> {
     const answer = await asked;
-    if (!isReplicaError(answer.outcome)) return answer;
+    // A replica's fault, or the canary undeployed (refused) while the query waited: neither is the
+    // caller's, so the serving version answers if there is time.
+    if (
+      !isReplicaError(answer.outcome) &&
+      !(answer.outcome.ok === false && answer.outcome.reason === 'closed')
+    ) {
+      return answer;
+    }
     const now = this.clock.now();
     if (now >= deadline) return answer;
     return { ...(await this.ask(serving, input, deadline, now)), version: serving.version };

@@ -183,6 +183,18 @@ describe('Clipper: canary traffic split', () => {
     });
   });
 
+  it('answers the canary queries still waiting when the canary is undeployed from the serving version', async () => {
+    await withVersions(async (clipper) => {
+      clipper.setCanary('m', 2, 1);
+      const pending = Array.from({ length: 8 }, (_, i) => clipper.predict('app', i + 1));
+      await clipper.undeployModel('m', 2, { force: true });
+      const results = await Promise.all(pending);
+      expect(results.every((r) => !r.default)).toBe(true);
+      expect(results.filter((r) => r.version === '1').length).toBeGreaterThan(0);
+      expect(clipper.getModel('m').canary).toBeUndefined();
+    });
+  });
+
   it('refuses a bad canary with a typed error, leaving the split as it was', async () => {
     await withVersions(async (clipper) => {
       clipper.setCanary('m', 2, 0.2);
