@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { shardData } from './data-split.js';
 import { paramData, zeroMap } from './params.js';
 import { generateRatings, holdOut, type Ratings } from './synthetic-ratings.js';
-import type { DataShard, DataSplit, Workload } from './workload.js';
+import { type DataShard, type DataSplit, type Workload, WorkloadError } from './workload.js';
 
 /** Options of the matrix-factorization workload; every field has a default. */
 export const matrixFactorizationOptionsSchema = z
@@ -74,6 +74,8 @@ export interface MatrixFactorizationWorkload extends Workload<RatingsBatch> {
  * `userShare`/`itemShare`), so that what all workers add to a shared row in one clock is the average of
  * their steps, not the sum: popular items, rated in every shard, stay stable with 22 workers as with
  * one; rows only one worker touches get plain SGD steps.
+ * A batch whose SGD overflows (a factor row grown past `√(2 / lr)` makes each step amplify the error)
+ * throws `WorkloadError` `DIVERGED` instead of returning NaN.
  * Quality: test RMSE over held-out ratings (lower is better).
  *
  * Splits: `iid` deals users (with all their ratings) at random to regions; `skewed` gives each region a
@@ -124,6 +126,7 @@ export function createMatrixFactorization(
             ((Q[qi + f] as number) + (dQ[qi + f] as number));
         }
         const err = (batch.ratings[k] as number) - pred;
+        if (!Number.isFinite(err)) throw divergedStep(P, Q, batch, k, modelRank, lr);
         for (let f = 0; f < modelRank; f++) {
           const p = (P[pu + f] as number) + (dP[pu + f] as number);
           const q = (Q[qi + f] as number) + (dQ[qi + f] as number);
@@ -196,6 +199,39 @@ export function createMatrixFactorization(
     },
     dispose() {},
   };
+}
+
+/**
+ * The error for a batch whose sequential SGD blew up at rating `k`: a step scales a row's error by
+ * about `1 - lr·|row|²`, so a factor row whose squared norm passes `2 / lr` amplifies the error at each
+ * of its ratings until it overflows (and spreads to the rows rated with it). Names the batch's largest
+ * row as the parameters read it, and that product.
+ */
+function divergedStep(
+  P: Float32Array,
+  Q: Float32Array,
+  batch: RatingsBatch,
+  k: number,
+  rank: number,
+  lr: number,
+): WorkloadError {
+  let worst = { name: '', norm2: -1 };
+  const consider = (m: Float32Array, rows: Uint32Array, kind: string) => {
+    for (const row of new Set(rows)) {
+      let n = 0;
+      for (let f = row * rank; f < (row + 1) * rank; f++) n += (m[f] as number) ** 2;
+      if (n > worst.norm2) worst = { name: `${kind} ${row}`, norm2: n };
+    }
+  };
+  consider(P, batch.users, 'user');
+  consider(Q, batch.items, 'item');
+  return new WorkloadError(
+    'DIVERGED',
+    `matrix factorization SGD diverged: the prediction error overflowed at rating ${k} of the batch; ` +
+      `its largest factor row (${worst.name}) has norm ${Math.sqrt(worst.norm2).toPrecision(3)}, and a step ` +
+      `is stable only while learning rate × |row|² < 2 (here ${lr.toPrecision(3)} × ` +
+      `${worst.norm2.toPrecision(3)} = ${(lr * worst.norm2).toPrecision(3)})`,
+  );
 }
 
 /** Multiplies the delta rows of the distinct `rows` by their `share` (nothing when no shares are given). */

@@ -12,6 +12,7 @@ import {
 import type { ProfileOptions, Transport } from '@geoml/transport';
 import { CostModel, type CostModelSpec, calibrate } from './cost-model.js';
 import { type Mode, planDeployment, type RegionPlan } from './deployment.js';
+import { divergedQuality, withDivergenceAdvice } from './divergence.js';
 import { GaiaError } from './errors.js';
 import { LinkMeter } from './link-meter.js';
 import type { Mirror } from './mirror.js';
@@ -148,6 +149,7 @@ async function execute(
   let timeToTargetS: number | null = null;
   let evaluated = 0;
   let evalChain: Promise<void> = Promise.resolve();
+  let diverged: GaiaError | undefined;
   function onClock(worker: string, c: number): void {
     if (!progress.advance(worker, c)) return;
     const g = progress.min();
@@ -157,6 +159,11 @@ async function execute(
     const at = { clock: g + offset, timeS: seconds() };
     evalChain = evalChain.then(async () => {
       const quality = await evaluate(params);
+      diverged ??= divergedQuality(quality, at.clock, cfg, topo.regions.length);
+      if (diverged) {
+        stop.abort(diverged);
+        return;
+      }
       const saved = options.checkpoint?.({ ...at, params: layout.unflatten(params) });
       // Real I/O (a registry, a file) must hold virtual time still while it runs.
       if (saved instanceof Promise) await (track ? track(saved) : saved);
@@ -197,12 +204,14 @@ async function execute(
     await Promise.all(
       regions.map((r) =>
         r.run().catch((e) => {
-          stop.abort(e);
-          throw e;
+          const error = withDivergenceAdvice(e, cfg, topo.regions.length);
+          stop.abort(error);
+          throw error;
         }),
       ),
     );
     await evalChain;
+    if (diverged) throw diverged;
   } finally {
     if (!stop.signal.aborted) stop.abort(new GaiaError('STOPPED', 'run finished'));
     for (const r of regions) r.stop();

@@ -7,7 +7,7 @@ import type { KeyRange, ParameterLayout } from './param-layout.js';
 import { checkDelta, sparsify } from './parameter-shard.js';
 import type { ReadMeta, UpdateMeta } from './shard-server.js';
 import { decodeMessage, encodeMessage } from './wire.js';
-import type { DataShard } from './workload.js';
+import { type DataShard, WorkloadError } from './workload.js';
 
 /** Where a worker's parameter server lives: one entry per shard. */
 export interface ShardAddress {
@@ -31,7 +31,10 @@ export interface WorkerOptions<Batch> {
   readonly batchSize: number;
   /** Iterations to run (the worker stops earlier when `signal` aborts). */
   readonly clocks: number;
-  /** `fail`: a NaN/Inf update ends the run with `GaiaError`; `skip`: it is dropped and counted. */
+  /**
+   * `fail`: a NaN/Inf update, or a step the model reports diverged, ends the run with `GaiaError`;
+   * `skip`: it is dropped and counted.
+   */
   readonly onBadUpdate: 'fail' | 'skip';
   readonly meter?: LinkMeter;
   readonly signal?: AbortSignal;
@@ -64,10 +67,9 @@ export class Worker<Batch> {
       while (this.clock < o.clocks && !o.signal?.aborted) {
         const params = await this.read(inboxSubject);
         const batch = o.data.nextBatch(o.rng);
-        const computed = o.model.computeUpdate(params, batch);
-        const update = computed instanceof Promise && o.track ? await o.track(computed) : await computed;
+        const update = await this.compute(params, batch);
         await o.clock.sleep(o.cost.stepMs(o.batchSize), o.signal);
-        this.push(this.validate(update));
+        this.push(update && this.validate(update, params));
         o.onClock?.(this.clock);
       }
     } catch (e) {
@@ -77,17 +79,45 @@ export class Worker<Batch> {
     }
   }
 
-  /** The flat update, or `undefined` when a bad one is skipped. */
-  private validate(update: TensorMap): Float32Array | undefined {
+  /**
+   * The model's update, or `undefined` when the model reports that its step diverged and bad updates
+   * are skipped; under `fail` that report ends the run as `GaiaError` `DIVERGED`, naming worker and clock.
+   */
+  private async compute(params: TensorMap, batch: Batch): Promise<TensorMap | undefined> {
+    const { o } = this;
+    try {
+      const computed = o.model.computeUpdate(params, batch);
+      return computed instanceof Promise && o.track ? await o.track(computed) : await computed;
+    } catch (e) {
+      if (!(e instanceof WorkloadError && e.code === 'DIVERGED')) throw e;
+      if (o.onBadUpdate === 'fail') {
+        throw new GaiaError('DIVERGED', `worker ${o.id} at clock ${this.clock}: ${e.message}`, { cause: e });
+      }
+      this.rejected++;
+      return undefined;
+    }
+  }
+
+  /**
+   * The flat update, or `undefined` when a bad one is skipped. A non-finite update computed from
+   * parameters that are non-finite themselves is a divergence (`DIVERGED`): a replica refuses NaN/Inf
+   * updates, so only finite updates adding up past float32's range can have put them there.
+   */
+  private validate(update: TensorMap, params: TensorMap): Float32Array | undefined {
     const flat = this.o.layout.flatten(update);
     try {
       checkDelta(flat, flat.length);
       return flat;
     } catch (e) {
       if (this.o.onBadUpdate === 'fail' || !(e instanceof GaiaError)) {
+        const bad = e instanceof GaiaError && e.code === 'NON_FINITE_UPDATE' ? nonFinite(params) : 0;
         throw new GaiaError(
-          e instanceof GaiaError ? e.code : 'INVALID_UPDATE',
-          `worker ${this.o.id} at clock ${this.clock}: ${(e as Error).message}`,
+          bad > 0 ? 'DIVERGED' : e instanceof GaiaError ? e.code : 'INVALID_UPDATE',
+          `worker ${this.o.id} at clock ${this.clock}: ${
+            bad > 0
+              ? `the parameters it read hold ${bad} non-finite values (the replica overflowed), so `
+              : ''
+          }${(e as Error).message}`,
           { cause: e },
         );
       }
@@ -151,6 +181,12 @@ export class Worker<Batch> {
       }
     }
   }
+}
+
+function nonFinite(params: TensorMap): number {
+  let n = 0;
+  for (const t of params.values()) for (const v of t.data as Float32Array) if (!Number.isFinite(v)) n++;
+  return n;
 }
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

@@ -80,5 +80,10 @@ export interface Workload<Batch = unknown> {
   dispose(): void;
 }
 
-/** Bad workload options or arguments, or a data set that cannot be loaded. */
-export class WorkloadError extends GeomlError<'INVALID_ARGUMENT' | 'DATA_UNAVAILABLE' | 'INVALID_PARAMS'> {}
+/**
+ * Bad workload options or arguments, a data set that cannot be loaded, or (`DIVERGED`) a training step
+ * that diverged on the parameters it was given (the engine reports it as `GaiaError` `DIVERGED`).
+ */
+export class WorkloadError extends GeomlError<
+  'INVALID_ARGUMENT' | 'DATA_UNAVAILABLE' | 'INVALID_PARAMS' | 'DIVERGED'
+> {}

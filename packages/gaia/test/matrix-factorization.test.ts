@@ -24,6 +24,22 @@ describe('matrix factorization workload', () => {
     expect(after.value).toBeLessThan(before * 0.75);
   });
 
+  it('reports a diverging SGD step as WorkloadError DIVERGED naming the largest row, not a NaN update', async () => {
+    const w = createMatrixFactorization({ ...small, batchSize: 2048 });
+    const params = w.model.init(createRng(1));
+    // Item rows of norm ~8.7: learning rate × |q|² ≈ 15 > 2, so each rating amplifies the error.
+    const items = params.get('item_factors')?.data as Float32Array;
+    items.fill(5);
+    const batch = w.shards(1, 1, 'iid')[0]?.[0]?.nextBatch(createRng(3));
+    const error = await Promise.resolve()
+      .then(() => w.model.computeUpdate(params, batch as never))
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(WorkloadError);
+    expect((error as WorkloadError).code).toBe('DIVERGED');
+    expect((error as Error).message).toMatch(/largest factor row \(item \d+\) has norm 8\.66/);
+    expect((error as Error).message).toContain('0.200 × 75.0 = 15.0');
+  });
+
   it('touches only the rows of the users and items in the batch', async () => {
     const w = createMatrixFactorization(small);
     const params = w.model.init(createRng(1));

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { GaiaError } from '../src/errors.js';
 import { createMatrixFactorization } from '../src/matrix-factorization.js';
 import { train } from '../src/trainer.js';
+import { WorkloadError } from '../src/workload.js';
 import { quadraticWorkload } from './quadratic.js';
 
 // A fixed cost model keeps these runs identical on every machine (calibrate() measures the real one).
@@ -156,6 +157,37 @@ describe('train() refuses bad input', () => {
     await bad({ stop: { maxClocks: 'ten' } }, 'stop.maxClocks');
     await bad({ workload: { model: 1 } }, 'workload');
     await bad({ topology: 'mars' }, 'topology');
+  });
+
+  it('a diverging model ends the run with GaiaError DIVERGED naming worker, clock and what to lower', async () => {
+    const base = {
+      topology: { regions: ['a', 'b'] },
+      costModel,
+      stop: { maxClocks: 20 },
+      mode: 'asp' as const,
+      ds: 2,
+    };
+    // SGD at learning rate 3 overflows within a few batches (its step is stable only while lr·|row|² < 2).
+    const mf = { users: 200, items: 100, rank: 3, density: 0.1, batchSize: 256, learningRate: 3 };
+    const error = await train({ ...base, workload: createMatrixFactorization(mf) }).catch((e) => e);
+    expect(error).toBeInstanceOf(GaiaError);
+    expect((error as GaiaError).code).toBe('DIVERGED');
+    expect((error as Error).message).toMatch(/^worker \S+ at clock \d+: matrix factorization SGD diverged/);
+    expect((error as Error).message).toContain('up to ds = 2 clocks across 2 regions');
+    expect((error as GaiaError).cause).toBeInstanceOf(WorkloadError);
+
+    // Replicas that overflowed (finite updates adding up past float32) are a divergence too.
+    const quad = await train({ ...base, workload: quadraticWorkload({ lr: 7e37 }) }).catch((e) => e);
+    expect(quad).toBeInstanceOf(GaiaError);
+    expect((quad as GaiaError).code).toBe('DIVERGED');
+    expect((quad as Error).message).toMatch(
+      /at clock \d+: the parameters it read hold \d+ non-finite values/,
+    );
+
+    // With `skip` the diverged steps are dropped and counted, and the run goes to its last clock.
+    const skipped = await train({ ...base, workload: createMatrixFactorization(mf), onBadUpdate: 'skip' });
+    expect(skipped.rejectedUpdates).toBeGreaterThan(0);
+    expect(skipped.clocks).toEqual({ min: 20, max: 20 });
   });
 
   it('rejects an update holding NaN: the run fails with GaiaError and no replica changes', async () => {
