@@ -232,6 +232,15 @@ export class Clipper {
     return this.models.info(name, this.closed);
   }
 
+  /**
+   * One version's info (the serving one when `version` is omitted), or undefined when it is not deployed:
+   * what a request path needs, without building every version's (`getModel` throws for an unknown model).
+   */
+  getModelVersion(name: string, version?: string | number): ModelVersionInfo | undefined {
+    const s = this.models.find(name, version === undefined ? undefined : String(version));
+    return s && versionInfo(s, this.models.find(name)?.version === s.version, this.closed);
+  }
+
   listModels(): ModelInfo[] {
     return this.models.names().map((name) => this.getModel(name));
   }

@@ -114,6 +114,9 @@ describe('Clipper: applications, models and predictions', () => {
       expect(() => clipper.setServingVersion('m', 'v9')).toThrow(
         expect.objectContaining({ code: 'UNKNOWN_VERSION' }),
       );
+      expect(clipper.getModelVersion('m')).toMatchObject({ version: 'v1', serving: true, ready: true });
+      expect(clipper.getModelVersion('m', 'v9')).toBeUndefined();
+      expect(clipper.getModelVersion('ghost')).toBeUndefined();
       await expect(clipper.deployModel('m', 'v1', [doubler(clock)])).rejects.toMatchObject({
         code: 'ALREADY_EXISTS',
       });

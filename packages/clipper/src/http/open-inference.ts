@@ -74,9 +74,11 @@ export async function openInference(
 }
 
 function versionOf(clipper: Clipper, model: string, version: string | undefined): ModelVersionInfo {
+  // Per request: one version's info, not the whole model's; the error path lists the rest.
+  const found = clipper.getModelVersion(model, version);
+  if (found) return found;
   const info = clipper.getModel(model);
-  const wanted = version ?? info.servingVersion;
-  const v = info.versions.find((x) => x.version === wanted);
+  const v = info.versions.find((x) => x.version === (version ?? info.servingVersion));
   if (!v) {
     throw new HttpError(
       404,

@@ -20,9 +20,7 @@ export interface Signature {
 }
 
 export function signatureOf(clipper: Clipper, model: string, version?: string): Signature | undefined {
-  const info = clipper.getModel(model);
-  const wanted = version ?? info.servingVersion;
-  const v = info.versions.find((x) => x.version === wanted);
+  const v = clipper.getModelVersion(model, version);
   const sig = v?.metadata.signature as Signature | undefined;
   return sig && Array.isArray(sig.inputs) && Array.isArray(sig.outputs) ? sig : undefined;
 }
