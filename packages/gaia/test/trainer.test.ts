@@ -184,6 +184,16 @@ describe('train() refuses bad input', () => {
       /at clock \d+: the parameters it read hold \d+ non-finite values/,
     );
 
+    // A quality that is no longer finite stops the run at that evaluation.
+    const lost = quadraticWorkload();
+    Object.assign(lost.model, {
+      evaluate: () => ({ metric: 'rmse', value: Number.POSITIVE_INFINITY, higherIsBetter: false }),
+    });
+    const evalError = await train({ ...base, workload: lost, evalEvery: 5 }).catch((e) => e);
+    expect(evalError).toBeInstanceOf(GaiaError);
+    expect((evalError as GaiaError).code).toBe('DIVERGED');
+    expect((evalError as Error).message).toMatch(/^the model diverged: its rmse is Infinity at clock 5; /);
+
     // With `skip` the diverged steps are dropped and counted, and the run goes to its last clock.
     const skipped = await train({ ...base, workload: createMatrixFactorization(mf), onBadUpdate: 'skip' });
     expect(skipped.rejectedUpdates).toBeGreaterThan(0);
