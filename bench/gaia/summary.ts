@@ -1,7 +1,7 @@
 /** The benchmark's answer: ratios of asp to the centralized run and to the baselines, beside the goals. */
 import type { PartResult } from './part.js';
 import type { RunRecord } from './run-one.js';
-import { GOALS } from './spec.js';
+import { EC2_DS, GOALS } from './spec.js';
 
 /** A measured ratio; `bound` says it is only a bound (the other side never reached the target). */
 export interface Ratio {
@@ -100,6 +100,7 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
   const fractionBelowOnePercent: Record<string, number> = {};
   const tau0Sweep: Record<string, string[]> = {};
   const overlay: Record<string, string> = {};
+  const ec2AtSsDs: Record<string, string> = {};
   for (const part of parts) {
     const w = part.workload;
     for (const p of new Set(part.runs.map((r) => r.profile))) {
@@ -125,12 +126,20 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
     // Each overlay run beside the all-to-all asp of the same DS on ec2-11.
     for (const ov of part.variants.filter((v) => v.overlay !== undefined)) {
       const all =
-        ov.ds === part.dsSweep.chosen
+        ov.ds === EC2_DS
           ? part.runs.find((r) => r.profile === 'ec2-11' && r.mode === 'asp')
           : part.variants.find((v) => v.profile === 'ec2-11' && v.overlay === undefined && v.ds === ov.ds);
       const fmt = (r: RunRecord) =>
         `${r.reachedTarget ? `${r.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ${(bytesOf(r) / 1e6).toPrecision(3)} MB`;
       overlay[`${w}/ec2-11/ds=${ov.ds}`] = `overlay ${fmt(ov)}; all-to-all ${all ? fmt(all) : 'not run'}`;
+    }
+    // The DS chosen on ss, run on ec2-11 beside the EC2_DS runs: reached, or how it failed.
+    for (const v of part.variants.filter((x) => x.profile === 'ec2-11' && x.ds !== EC2_DS)) {
+      ec2AtSsDs[`${w}/ec2-11/${v.variant}`] =
+        `${v.reachedTarget ? `target at ${v.timeToTargetS?.toPrecision(3)} s` : 'missed'}, ${(bytesOf(v) / 1e6).toPrecision(3)} MB`;
+    }
+    for (const x of part.skipped.filter((k) => k.profile === 'ec2-11' && k.variant?.includes(' ds='))) {
+      ec2AtSsDs[`${w}/ec2-11/${x.variant}`] = x.reason;
     }
   }
   const { bspSlowdownOverLan, ...judgedGroups } = g;
@@ -138,7 +147,12 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
   const { bspSlowdownOverLan: w8Slowdown, ...w8Judged } = w8;
   return {
     goalsMet: countMet(judgedOf(groups)),
-    dsUsed: Object.fromEntries(parts.map((p) => [p.workload, p.dsSweep.chosen])),
+    dsUsed: Object.fromEntries(
+      parts.flatMap((p) => [
+        [p.workload, p.dsSweep.chosen],
+        ...(p.runs.some((r) => r.profile === 'ec2-11') ? [[`${p.workload}/ec2-11`, EC2_DS]] : []),
+      ]),
+    ),
     tau0Headline: parts[0]?.tau0Sweep.headline,
     runsReachingTarget: `${runs.filter((r) => r.reachedTarget).length}/${runs.length}`,
     skippedRuns: parts.reduce((n, p) => n + p.skipped.length, 0),
@@ -173,6 +187,7 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
     fractionBelowOnePercent,
     tau0Sweep,
     overlay,
+    ec2AtSsDs,
     whatIf: {
       note: 'NOT ss: ss bandwidth with WAN latency scaled to 1/3 of a clock (wanLatencyScale per workload)',
       wanLatencyScale: Object.fromEntries(
