@@ -21,12 +21,23 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Spawns `server-process.ts <kind> <model>` and waits for its port (bounded). */
-export async function spawnServer(kind: 'naive' | 'geoml', model: string): Promise<ServerProcess> {
+/**
+ * Spawns `server-process.ts <kind> <model>` and waits for its port (bounded). `options.root` runs another
+ * checkout's server (an A/B against older code; its packages resolve from that checkout), `nodeArgs` go
+ * to node (e.g. `--cpu-prof`).
+ */
+export async function spawnServer(
+  kind: 'naive' | 'geoml',
+  model: string,
+  options: { root?: string; nodeArgs?: readonly string[] } = {},
+): Promise<ServerProcess> {
+  const entry = options.root
+    ? join(options.root, 'bench', 'clipper', 'server-process.ts')
+    : join(HERE, 'server-process.ts');
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', '--conditions=@geoml/source', join(HERE, 'server-process.ts'), kind, model],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    [...(options.nodeArgs ?? []), '--import', 'tsx', '--conditions=@geoml/source', entry, kind, model],
+    { stdio: ['pipe', 'pipe', 'inherit'], ...(options.root ? { cwd: options.root } : {}) },
   );
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {

@@ -186,41 +186,7 @@ export async function oipLimit(
     for (let rep = 0; rep < OIP.reps; rep++) {
       for (const encoding of rep % 2 === 0 ? (['binary', 'json'] as const) : (['json', 'binary'] as const)) {
         const { request, bodyBytes } = oipRequest('bulk', input, data, encoding);
-        const concurrency = Math.ceil(OIP.itemsInFlight / rows);
-        const send = rawSender(server.port, request);
-        const cpu0 = threadCpuSeconds(server.pid);
-        const client0 = process.cpuUsage();
-        const t0 = performance.now();
-        const stats = await closedLoop(send, {
-          concurrency,
-          // At least 1 s: the OIP path's first thousands of requests run before V8 has optimised it.
-          warmupMs: Math.max(opts.warmupMs, 1000),
-          durationMs: opts.durationMs,
-          sloMs: 2000,
-          maxRequests: 200_000,
-        });
-        const wall = (performance.now() - t0) / 1000;
-        const client = process.cpuUsage(client0);
-        const cpu1 = threadCpuSeconds(server.pid);
-        send.close();
-        const used = (tid: string) => (cpu1.get(tid) ?? 0) - (cpu0.get(tid) ?? 0);
-        const main = used(String(server.pid));
-        const worker = Math.max(0, ...[...cpu1.keys()].filter((t) => t !== String(server.pid)).map(used));
-        const answered = stats.completed * rows * (wall / stats.seconds);
-        runs[encoding].push({
-          ...stats,
-          encoding,
-          rows,
-          bodyBytes,
-          concurrency,
-          itemsPerSecond: stats.throughput * rows,
-          cores: {
-            serverMain: +(main / wall).toFixed(2),
-            serverWorker: +(worker / wall).toFixed(2),
-            client: +((client.user + client.system) / 1e6 / wall).toFixed(2),
-          },
-          mainCpuUsPerItem: answered > 0 ? Math.round((main * 1e6) / answered) : Number.NaN,
-        });
+        runs[encoding].push(await oipRun(server, request, { encoding, rows, bodyBytes }, opts));
       }
     }
     for (const encoding of ['binary', 'json'] as const) {
@@ -228,6 +194,52 @@ export async function oipLimit(
       points.push(sorted[(sorted.length - 1) >> 1]!);
     }
   }
+}
+
+/**
+ * One closed-loop run of a prebuilt OIP request keeping `OIP.itemsInFlight` rows outstanding, with the CPU
+ * each side used (from `/proc`): the measurement behind every `OipPoint`.
+ */
+export async function oipRun(
+  server: ServerProcess,
+  request: Buffer,
+  what: { encoding: 'json' | 'binary'; rows: number; bodyBytes: number },
+  opts: { warmupMs: number; durationMs: number },
+): Promise<OipPoint> {
+  const { rows } = what;
+  const concurrency = Math.ceil(OIP.itemsInFlight / rows);
+  const send = rawSender(server.port, request);
+  const cpu0 = threadCpuSeconds(server.pid);
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
+  const stats = await closedLoop(send, {
+    concurrency,
+    // At least 1 s: the OIP path's first thousands of requests run before V8 has optimised it.
+    warmupMs: Math.max(opts.warmupMs, 1000),
+    durationMs: opts.durationMs,
+    sloMs: 2000,
+    maxRequests: 200_000,
+  });
+  const wall = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const cpu1 = threadCpuSeconds(server.pid);
+  send.close();
+  const used = (tid: string) => (cpu1.get(tid) ?? 0) - (cpu0.get(tid) ?? 0);
+  const main = used(String(server.pid));
+  const worker = Math.max(0, ...[...cpu1.keys()].filter((t) => t !== String(server.pid)).map(used));
+  const answered = stats.completed * rows * (wall / stats.seconds);
+  return {
+    ...stats,
+    ...what,
+    concurrency,
+    itemsPerSecond: stats.throughput * rows,
+    cores: {
+      serverMain: +(main / wall).toFixed(2),
+      serverWorker: +(worker / wall).toFixed(2),
+      client: +((client.user + client.system) / 1e6 / wall).toFixed(2),
+    },
+    mainCpuUsPerItem: answered > 0 ? Math.round((main * 1e6) / answered) : Number.NaN,
+  };
 }
 
 /**
