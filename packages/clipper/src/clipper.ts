@@ -1,4 +1,4 @@
-import { type Clock, type Predictor, parseConfig, systemClock } from '@geoml/core';
+import { type Clock, type Predictor, parseConfig, systemClock, type Tensor } from '@geoml/core';
 import { type Application, type ApplicationInput, applicationSchema, checkInput } from './application.js';
 import { Applications } from './applications.js';
 import { canaryShareSchema } from './canary.js';
@@ -21,6 +21,7 @@ import type { ServingMetrics } from './metrics.js';
 import { ModelAbstraction, noServingVersion, requestedDeadline } from './model-abstraction.js';
 import { type CacheStats, PredictionCache } from './prediction-cache.js';
 import { failure, NO_MODEL_EXPLANATION, type PredictionResult } from './query.js';
+import { countRows } from './rows.js';
 import {
   DEFAULT_POLICY,
   type ModelAnswer,
@@ -322,19 +323,27 @@ export class Clipper {
   ): Promise<PredictionResult<O | null>> {
     const start = this.clock.now();
     this.assertOpen();
-    const live = options.version === undefined;
-    const scheduler = live
-      ? (this.models.route(name) ?? this.models.get(name))
-      : this.models.get(name, String(options.version));
-    const { inputType } = scheduler.deployment;
-    if (inputType) checkInput(inputType, input, `model ${name}`);
-    const deadline = requestedDeadline(options, start) ?? start + this.config.modelTimeoutMs;
-    const queryId = this.nextQueryId++;
-    // A pinned version is not live traffic: no canary, nothing to fall back on.
-    const serving = live ? this.models.find(name) : undefined;
-    const answer = await this.layer.askLive(scheduler, serving, input, deadline, start);
-    const version = answer.version ?? scheduler.version;
-    return this.layer.finish(queryId, undefined, start, null, name, version, answer);
+    return this.askVersion<O>(name, input, options, start, undefined);
+  }
+
+  /**
+   * Queries a model version with a request's batch as one unit, as Triton and the Open Inference Protocol
+   * send it: `rows` names tensors sharing a leading row dimension (`[rows, ...item]`). The rows travel as
+   * one query: they count as rows against the queue bound and admission, are copied once into a model
+   * batch shared with other queries' rows (split over two batches when only some fit, so batches stay
+   * full), and the answer is the model's outputs for exactly these rows, `[rows, ...item]` each (views of
+   * the model's batch: treat them as read-only). Deadline, canary and default output as `predictModel`;
+   * with the cache on, the whole batch is one entry. Inputs that disagree on their rows throw
+   * `INVALID_INPUT`.
+   */
+  async predictModelBatch<O = Record<string, Tensor>>(
+    name: string,
+    rows: Record<string, Tensor>,
+    options: PredictModelOptions = {},
+  ): Promise<PredictionResult<O | null>> {
+    const start = this.clock.now();
+    this.assertOpen();
+    return this.askVersion<O>(name, rows, options, start, countRows(rows, `model ${name}`));
   }
 
   /**
@@ -385,6 +394,29 @@ export class Clipper {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** `predictModel` and `predictModelBatch` past their argument checks. */
+  private async askVersion<O>(
+    name: string,
+    input: unknown,
+    options: PredictModelOptions,
+    start: number,
+    rows: number | undefined,
+  ): Promise<PredictionResult<O | null>> {
+    const live = options.version === undefined;
+    const scheduler = live
+      ? (this.models.route(name) ?? this.models.get(name))
+      : this.models.get(name, String(options.version));
+    const { inputType } = scheduler.deployment;
+    if (inputType) checkInput(inputType, input, `model ${name}`);
+    const deadline = requestedDeadline(options, start) ?? start + this.config.modelTimeoutMs;
+    const queryId = this.nextQueryId++;
+    // A pinned version is not live traffic: no canary, nothing to fall back on.
+    const serving = live ? this.models.find(name) : undefined;
+    const answer = await this.layer.askLive(scheduler, serving, input, deadline, start, rows);
+    const version = answer.version ?? scheduler.version;
+    return this.layer.finish(queryId, undefined, start, null, name, version, answer);
+  }
 
   /** Asks a model's serving version (for the selection layer). */
   private async askModel(model: string, input: unknown, deadline: number, now: number): Promise<ModelAnswer> {

@@ -20,6 +20,7 @@ export const nameSchema = z
 export const inputTypeSchema = z.enum(['tensor', 'json', 'bytes', 'string']);
 export type InputType = z.output<typeof inputTypeSchema>;
 
+/** Batch sizes count rows: a multi-row query fills as many places as it has rows. */
 const batchSize = z.int().min(1).max(65_536);
 /** Fraction of the batch size kept on a latency miss: 0.9 backs off by 10% (Clipper's paper). */
 const backoffFactor = z.number().gt(0).lt(1).default(0.9);
@@ -81,7 +82,10 @@ export const modelDeploymentSchema = z.strictObject({
   /** Number of replicas (the length of the predictor list, or how many the factory makes). */
   replicas: z.int().min(1).max(1024).default(1),
   batching: batchingSchema.prefault({ mode: 'aimd' }),
-  /** Queue bound; a query arriving at a full queue gets the default output at once. */
+  /**
+   * Queue bound, in rows (a query counts 1, a multi-row query its rows); a query arriving with no room
+   * gets the default output at once.
+   */
   maxQueueLength: z.int().min(1).max(10_000_000).default(1024),
   /** Whether outputs are cached (and identical concurrent queries share one execution). */
   cache: z.boolean().default(true),

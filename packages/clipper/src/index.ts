@@ -84,6 +84,7 @@ export type {
   PredictionEvent,
   ServingMetrics,
 } from './metrics.js';
+export type { StackedPredictor } from './model-batch.js';
 export {
   type OnnxModelSource,
   OnnxPredictor,
@@ -116,7 +117,7 @@ export {
   SLO_EXPLANATION,
   type TaskOutcome,
 } from './query.js';
-export { type Admission, type CompletionEstimate, EdfQueue } from './queue.js';
+export { type Admission, type CompletionEstimate, EdfQueue, type Queued } from './queue.js';
 export {
   DISCOVER_SUBJECT,
   GOODBYE_SUBJECT,
@@ -145,6 +146,7 @@ export {
   serveContainer,
 } from './remote/serve-container.js';
 export type { ReplicaStatus } from './replica.js';
+export type { Rows } from './rows.js';
 export type { ArmState } from './selection/arm-statistics.js';
 export { type CombineMode, labelReward, weightedCombine } from './selection/combination.js';
 export type { SelectionDecision } from './selection/decision-log.js';

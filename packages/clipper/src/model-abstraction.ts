@@ -41,19 +41,22 @@ export class ModelAbstraction {
 
   /**
    * Runs a query through the cache (when on) and the version's queue, bounded by its deadline, and counts
-   * the answer in the version's `stats`.
+   * the answer in the version's `stats`. With `rows`, the query is a multi-row one (its input `Rows`): it
+   * is queued, cached and answered as one unit.
    */
   async ask(
     scheduler: ModelVersionScheduler,
     input: unknown,
     deadline: number,
     now: number,
+    rows?: number,
   ): Promise<Answer> {
     let answer: Answer;
-    if (scheduler.deployment.cache) answer = await this.throughCache(scheduler, input, deadline, now);
-    else {
+    if (scheduler.deployment.cache) {
+      answer = await this.throughCache(scheduler, input, deadline, now, rows);
+    } else {
       // The common path: the queued task itself is what the deadline watch expires; nothing to cancel.
-      const task = scheduler.enqueue(input, deadline);
+      const task = scheduler.enqueue(input, deadline, rows);
       if (!task.settled) this.watch.add(task);
       answer = { outcome: this.late(await task.outcome, deadline) };
     }
@@ -74,11 +77,12 @@ export class ModelAbstraction {
     input: unknown,
     deadline: number,
     now: number,
+    rows?: number,
   ): Promise<Answer> {
-    const asked = this.ask(routed, input, deadline, now);
+    const asked = this.ask(routed, input, deadline, now, rows);
     return serving === undefined || serving === routed
       ? asked
-      : this.fallBack(asked, serving, input, deadline);
+      : this.fallBack(asked, serving, input, deadline, rows);
   }
 
   /** `work`'s value, or undefined once clock time `at` comes first; no timer of its own. */
@@ -96,6 +100,7 @@ export class ModelAbstraction {
     serving: ModelVersionScheduler,
     input: unknown,
     deadline: number,
+    rows: number | undefined,
   ): Promise<Answer> {
     const answer = await asked;
     // A replica's fault, or the canary undeployed (refused) while the query waited: neither is the
@@ -108,7 +113,7 @@ export class ModelAbstraction {
     }
     const now = this.clock.now();
     if (now >= deadline) return answer;
-    return { ...(await this.ask(serving, input, deadline, now)), version: serving.version };
+    return { ...(await this.ask(serving, input, deadline, now, rows)), version: serving.version };
   }
 
   private async throughCache(
@@ -116,16 +121,17 @@ export class ModelAbstraction {
     input: unknown,
     deadline: number,
     now: number,
+    rows: number | undefined,
   ): Promise<Answer> {
     let key: string;
     try {
-      key = this.cache.key(scheduler.name, scheduler.version, input);
+      key = this.cache.key(scheduler.name, scheduler.version, input, rows);
     } catch (cause) {
       throw new ServingError('INVALID_INPUT', `input cannot be hashed: ${(cause as Error).message}`, {
         cause,
       });
     }
-    const execute = () => scheduler.submit(input, deadline);
+    const execute = () => scheduler.submit(input, deadline, rows);
     const first = this.cache.fetch(key, now, deadline, execute);
     emit(this.metrics, 'cache', { model: scheduler.name, version: scheduler.version, lookup: first.lookup });
     if (first.lookup === 'hit') return { outcome: await first.outcome, cached: 'hit' };

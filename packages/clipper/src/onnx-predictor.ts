@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { ContainerError } from './errors.js';
 import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
 import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
-import { type InputSpec, sliceBatch, stackBatch, unstackBatch, zeroQuery } from './stack.js';
+import { concatRows, rowsView } from './rows.js';
+import { checkStacked, type InputSpec, sliceBatch, stackBatch, unstackBatch, zeroQuery } from './stack.js';
 
 /** Session and worker settings of an `OnnxPredictor`; every field has a default. */
 export const onnxPredictorConfigSchema = z
@@ -213,15 +214,40 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     return this.batch(inputs, false);
   }
 
-  private async batch(inputs: readonly Query[], serve: boolean): Promise<Query[]> {
+  /**
+   * Runs a batch already stacked (each input `[rows, ...item]`, as `stackQueries` builds it) and answers
+   * its outputs stacked the same way: for a serving core that stacks several queries' rows itself and
+   * slices the outputs back as views, with no per-row split and re-stack here.
+   */
+  async predictStacked(stacked: Query, rows: number): Promise<Query> {
     this.assertOpen();
-    if (!Array.isArray(inputs)) throw new ContainerError('BAD_INPUT', 'predict expects an array of queries');
-    if (inputs.length === 0) return [];
+    const worker = await this.readyWorker(true);
+    checkStacked(stacked, this.specs, rows);
+    const size = this.fixedBatch;
+    if (size === undefined || size === rows) return this.runStacked(worker, stacked);
+    const parts: Promise<Query>[] = [];
+    for (let start = 0; start < rows; start += size) {
+      const count = Math.min(size, rows - start);
+      const chunk = this.runStacked(worker, sliceBatch(stacked, start, count, size));
+      parts.push(chunk.then((out) => rowsView(out, 0, count)));
+    }
+    return concatRows(await Promise.all(parts));
+  }
+
+  private async readyWorker(serve: boolean): Promise<OnnxWorker> {
     await this.ready;
     this.assertOpen();
     const worker = this.worker;
     if (!worker || !this.serving) throw new ContainerError('CRASHED', 'the onnx worker is restarting');
     if (serve) worker.serve();
+    return worker;
+  }
+
+  private async batch(inputs: readonly Query[], serve: boolean): Promise<Query[]> {
+    this.assertOpen();
+    if (!Array.isArray(inputs)) throw new ContainerError('BAD_INPUT', 'predict expects an array of queries');
+    if (inputs.length === 0) return [];
+    const worker = await this.readyWorker(serve);
     const stacked = stackBatch(inputs, this.specs);
     const n = inputs.length;
     const size = this.fixedBatch;
@@ -238,11 +264,15 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   /** Sends one stacked batch to the worker and returns the first `keep` answers, split per query. */
   private async run(worker: OnnxWorker, stacked: Query, keep: number): Promise<Query[]> {
     const n = (Object.values(stacked)[0] as Tensor).shape[0] as number;
+    const answers = unstackBatch(await this.runStacked(worker, stacked), n);
+    return keep === n ? answers : answers.slice(0, keep);
+  }
+
+  /** Sends one stacked batch to the worker; its outputs come back stacked. */
+  private runStacked(worker: OnnxWorker, stacked: Query): Promise<Query> {
     const crash = this.crashNext;
     this.crashNext = undefined;
-    const outputs = await worker.run(stacked, this.config.runTimeoutMs, crash);
-    const answers = unstackBatch(outputs, n);
-    return keep === n ? answers : answers.slice(0, keep);
+    return worker.run(stacked, this.config.runTimeoutMs, crash);
   }
 
   /**

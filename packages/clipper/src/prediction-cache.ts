@@ -59,9 +59,14 @@ export class PredictionCache {
     });
   }
 
-  /** The cache key of `input` for a model version: `model`, `version` and a SHA-256 of the input. */
-  key(model: string, version: string, input: unknown): string {
-    return `${model}\u0000${version}\u0000${hashInput(input)}`;
+  /**
+   * The cache key of `input` for a model version: `model`, `version` and a SHA-256 of the input. A
+   * multi-row query (`rows` given) is one entry, as Triton's response cache keys a whole request; its key
+   * never equals a one-input query's, whose output has no row dimension.
+   */
+  key(model: string, version: string, input: unknown, rows?: number): string {
+    const key = `${model}\u0000${version}\u0000${hashInput(input)}`;
+    return rows === undefined ? key : `${key}\u0000${rows}`;
   }
 
   /**

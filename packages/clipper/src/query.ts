@@ -1,3 +1,5 @@
+import { concatRows, type Rows, rowsView } from './rows.js';
+
 /**
  * The vocabulary of one query's life in the serving core: a `Task` waits in its model version's queue, a
  * replica runs it in a batch, and its `TaskOutcome` is either the model's output or a reason for the default.
@@ -38,6 +40,11 @@ export type TaskOutcome<O = unknown> =
  * A query waiting for one model version: what its EDF queue and its replicas see. Its outcome is delivered
  * once, through `outcome`: by its batch, by the scheduler (refused, expired, failed, closed), or by the
  * deadline watch (`expire`: the SLO passed first).
+ *
+ * A multi-row query (`rows` set: its input is `Rows`, every tensor with that leading dimension) travels as
+ * one task. When a batch has room for only some of its rows, `take` lends the batch a part (a task for the
+ * first rows still queued, viewing them), and this task answers once every part has: their outputs joined
+ * in row order, or the first failure.
  */
 export class Task<I = unknown, O = unknown> {
   /** Settles once: the first of `settle` / `expire` counts. */
@@ -46,14 +53,23 @@ export class Task<I = unknown, O = unknown> {
   retried = false;
   settled = false;
   private resolve!: (outcome: TaskOutcome<O>) => void;
+  /** Outputs of the parts lent to batches so far, in row order (only once the task was split). */
+  private parts: (O | undefined)[] | undefined;
+  private partsPending = 0;
 
   constructor(
     readonly id: number,
-    readonly input: I,
+    /** The query's input; for a multi-row query, the rows still queued (views of the rows it came with). */
+    public input: I,
     /** Absolute deadline, in the serving clock's milliseconds. */
     readonly deadline: number,
     /** When the task entered its queue (clock ms), for queue-time metrics and delayed batching. */
     readonly arrivedAt: number,
+    /**
+     * Rows of the input when it is `Rows` (a multi-row query), undefined for a one-input query; once the
+     * task lent parts to batches, the rows it still holds (0 when all are lent).
+     */
+    public rows?: number,
   ) {
     this.outcome = new Promise<TaskOutcome<O>>((resolve) => {
       this.resolve = resolve;
@@ -70,6 +86,39 @@ export class Task<I = unknown, O = unknown> {
   /** The deadline passed before an answer: the SLO default. */
   expire(): void {
     this.settle(SLO_MISSED);
+  }
+
+  /**
+   * Hands `count` of the rows still queued to a batch: this task itself when that is all of them and none
+   * was lent before (the common case), else a part for the first `count`.
+   */
+  take(count: number): Task<I, O> {
+    const rows = this.rows;
+    if (rows === undefined || (count === rows && this.parts === undefined)) return this;
+    const part = new Task<I, O>(
+      this.id,
+      rowsView(this.input as Rows, 0, count) as I,
+      this.deadline,
+      this.arrivedAt,
+      count,
+    );
+    part.retried = this.retried;
+    this.input = rowsView(this.input as Rows, count, rows - count) as I;
+    this.rows = rows - count;
+    this.parts ??= [];
+    const parts = this.parts;
+    const index = parts.length;
+    parts.push(undefined);
+    this.partsPending++;
+    void part.outcome.then((outcome) => {
+      if (!outcome.ok) return this.settle(outcome);
+      parts[index] = outcome.output;
+      // Answered once every row was lent and every part answered.
+      if (--this.partsPending === 0 && this.rows === 0) {
+        this.settle({ ok: true, output: concatRows(parts as Rows[]) as O });
+      }
+    });
+    return part;
   }
 }
 

@@ -2,6 +2,11 @@
  * One queue per model version, earliest deadline first (Clipper's `ModelQueue`), with two additions the
  * open-source Clipper lacks: a bound on its length and admission control, so a query that cannot finish in
  * time is answered at once instead of queued to die (the pain of Triton #7512/#7532).
+ *
+ * The queue counts rows, the model's unit of work: a query of one input counts 1, a multi-row query (a
+ * request's batch, as Triton and the Open Inference Protocol send it) counts its rows. A batch takes rows
+ * up to its size; a multi-row query that does not fit whole lends the batch its first rows and keeps its
+ * place for the rest (TF Serving's large-batch splitting), so batches stay full.
  */
 
 import { MinHeap } from '@geoml/core';
@@ -12,11 +17,22 @@ export interface Deadlined {
   readonly deadline: number;
 }
 
+/** An entry of several rows (1 when `rows` is absent), which a batch may take in part. */
+export interface Queued<T> extends Deadlined {
+  /** Rows still queued in this entry. */
+  readonly rows?: number | undefined;
+  /**
+   * Hands `count` of its rows to a batch: the entry itself when it is taken whole and was never split,
+   * else an entry for those rows (the first ones still queued). Needed when `rows` exceeds 1.
+   */
+  take?(count: number): T;
+}
+
 /**
- * Predicts how long a query would take to complete if `ahead` queries are served before it. `undefined`
- * means "no estimate yet" (nothing measured), and the query is admitted.
+ * Predicts how long a query of `rows` rows would take to complete if `ahead` rows are served before it.
+ * `undefined` means "no estimate yet" (nothing measured), and the query is admitted.
  */
-export type CompletionEstimate = (ahead: number) => number | undefined;
+export type CompletionEstimate = (ahead: number, rows: number) => number | undefined;
 
 /** Whether `offer` queued the entry; when not, why (a sentence for the default explanation). */
 export type Admission =
@@ -25,9 +41,13 @@ export type Admission =
 
 const ADMITTED: Admission = { admitted: true };
 
+const rowsOf = (item: Queued<unknown>): number => item.rows ?? 1;
+
 /** A bounded earliest-deadline-first queue (a binary min-heap on deadline, FIFO among equal deadlines). */
-export class EdfQueue<T extends Deadlined> {
+export class EdfQueue<T extends Queued<T>> {
   private readonly heap = new MinHeap<T>((item) => item.deadline);
+  /** Rows queued over every entry. */
+  private queuedRows = 0;
   /**
    * The latest deadline queued, exact while the queue holds anything: entries only leave from the earliest
    * end, so the latest stays until the queue empties (a pop of an entry due then leaves only entries due
@@ -35,13 +55,19 @@ export class EdfQueue<T extends Deadlined> {
    */
   private latest = Number.NEGATIVE_INFINITY;
 
-  /** @param capacity most entries held at once; `offer` refuses beyond it. */
+  /** @param capacity most rows held at once; `offer` refuses beyond it. */
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity ${capacity} < 1`);
   }
 
+  /** Entries queued (a multi-row query counts once). */
   get length(): number {
     return this.heap.size;
+  }
+
+  /** Rows queued over every entry: the work waiting. */
+  get rows(): number {
+    return this.queuedRows;
   }
 
   /** The entry with the earliest deadline, left in place. */
@@ -63,18 +89,22 @@ export class EdfQueue<T extends Deadlined> {
         explanation: `rejected at admission: deadline already passed ${fmt(-slack)} ms ago`,
       };
     }
-    if (this.heap.size >= this.capacity) {
+    const rows = rowsOf(item);
+    if (this.queuedRows + rows > this.capacity) {
       return {
         admitted: false,
         reason: 'queue-full',
-        explanation: `rejected at admission: queue full (${this.heap.size} of ${this.capacity} queries)`,
+        explanation:
+          rows === 1
+            ? `rejected at admission: queue full (${this.queuedRows} of ${this.capacity} queries)`
+            : `rejected at admission: queue full (${this.queuedRows} of ${this.capacity} rows queued, no room for this query's ${rows})`,
       };
     }
     // With nothing due before it, a query runs on the next free replica: always admit it. Refusing it on a
     // stale estimate would also starve the estimate of the measurements that could correct it.
     const ahead = estimate && this.heap.size > 0 ? this.countDueBy(item.deadline) : 0;
     if (estimate && ahead > 0) {
-      const predicted = estimate(ahead);
+      const predicted = estimate(ahead, rows);
       if (predicted !== undefined && predicted > slack) {
         return {
           admitted: false,
@@ -92,27 +122,28 @@ export class EdfQueue<T extends Deadlined> {
   /** Queues `item` regardless of bound and deadline (for re-queueing work already admitted). */
   push(item: T): void {
     this.heap.push(item);
+    this.queuedRows += rowsOf(item);
     if (item.deadline > this.latest) this.latest = item.deadline;
   }
 
   /** Removes and returns the entry with the earliest deadline. */
   pop(): T | undefined {
     const item = this.heap.pop();
+    if (item) this.queuedRows -= rowsOf(item);
     if (this.heap.size === 0) this.latest = Number.NEGATIVE_INFINITY;
     return item;
   }
 
   /**
-   * Number of queued entries due no later than `deadline`: those EDF serves before a new one due then.
+   * Rows queued that are due no later than `deadline`: those EDF serves before a new query due then.
    * O(1) when `deadline` is at or after the latest queued one (a uniform SLO: every new query) or before
    * the earliest; a scan only for a deadline in between (mixed SLOs on one version).
    */
   countDueBy(deadline: number): number {
-    const size = this.heap.size;
-    if (size === 0 || deadline >= this.latest) return size;
+    if (this.heap.size === 0 || deadline >= this.latest) return this.queuedRows;
     if (deadline < this.heap.peek()!.deadline) return 0;
     let n = 0;
-    for (const item of this.heap) if (item.deadline <= deadline) n++;
+    for (const item of this.heap) if (item.deadline <= deadline) n += rowsOf(item);
     return n;
   }
 
@@ -124,13 +155,28 @@ export class EdfQueue<T extends Deadlined> {
   }
 
   /**
-   * Forms a batch: up to `size` entries in deadline order, after removing those already expired at `now`
-   * (returned apart, to be answered with the default output).
+   * Forms a batch: up to `size` rows in deadline order, after removing the entries already expired at
+   * `now` (returned apart, to be answered with the default output). The last entry may lend only its
+   * first rows, keeping its place for the rest.
    */
   takeBatch(size: number, now: number): { batch: T[]; expired: T[] } {
     const expired = this.removeExpired(now);
     const batch: T[] = [];
-    while (batch.length < size && this.heap.size > 0) batch.push(this.pop()!);
+    let room = size;
+    while (room > 0 && this.heap.size > 0) {
+      const head = this.heap.peek()!;
+      const rows = rowsOf(head);
+      if (rows <= room) {
+        this.pop();
+        batch.push(head.take ? head.take(rows) : head);
+        room -= rows;
+      } else {
+        // Only the entry's count changes, not its deadline: it stays at the top of the heap.
+        batch.push(head.take!(room));
+        this.queuedRows -= room;
+        room = 0;
+      }
+    }
     return { batch, expired };
   }
 

@@ -20,8 +20,11 @@ function badInput(name: string, message: string): ContainerError {
   return new ContainerError('BAD_INPUT', message, { input: name });
 }
 
-/** Throws `BAD_INPUT` naming the input when `value` is not a tensor of `spec`'s dtype and per-item shape. */
-function checkItem(spec: InputSpec, value: unknown, query: number): Tensor {
+/**
+ * Throws `BAD_INPUT` naming the input when `value` is not a tensor of `spec`'s dtype and per-item shape;
+ * with `rows`, the tensor holds that many items along a leading row dimension.
+ */
+function checkItem(spec: InputSpec, value: unknown, query: number, rows?: number): Tensor {
   const name = spec.name;
   const t = value as Partial<Tensor> | undefined;
   if (!t || typeof t !== 'object' || !Array.isArray(t.shape) || !ArrayBuffer.isView(t.data)) {
@@ -34,11 +37,17 @@ function checkItem(spec: InputSpec, value: unknown, query: number): Tensor {
     );
   }
   const shape = t.shape;
-  const fits = shape.length === spec.shape.length && spec.shape.every((d, i) => d === null || d === shape[i]);
+  const lead = rows === undefined ? 0 : 1;
+  const fits =
+    shape.length === spec.shape.length + lead &&
+    (lead === 0 || shape[0] === rows) &&
+    spec.shape.every((d, i) => d === null || d === shape[i + lead]);
   if (!fits) {
     throw badInput(
       name,
-      `input '${name}' of query ${query} has shape [${shape.join(', ')}], the model expects ${describe(spec.shape)} per query (no batch dimension)`,
+      rows === undefined
+        ? `input '${name}' of query ${query} has shape [${shape.join(', ')}], the model expects ${describe(spec.shape)} per query (no batch dimension)`
+        : `input '${name}' of query ${query} (${rows} rows) has shape [${shape.join(', ')}], the model expects [${rows}, ${describe(spec.shape).slice(1)}`,
     );
   }
   try {
@@ -48,6 +57,13 @@ function checkItem(spec: InputSpec, value: unknown, query: number): Tensor {
     throw badInput(name, `input '${name}' of query ${query}: ${(err as Error).message}`);
   }
   return t as Tensor;
+}
+
+/** One query's share of a model batch: its input, and its row count when the input carries rows. */
+export interface QueryRows {
+  readonly input: unknown;
+  /** Set when `input` holds this many rows along a leading dimension (a multi-row query). */
+  readonly rows?: number | undefined;
 }
 
 /**
@@ -60,41 +76,103 @@ export function stackBatch(
   inputs: readonly Record<string, Tensor>[],
   specs: readonly InputSpec[],
 ): Record<string, Tensor> {
+  return stack(inputs.length, inputs.length, (q) => inputs[q], NO_ROWS, specs);
+}
+
+/**
+ * Like `stackBatch` for queries of one input or of several rows (`QueryRows`): each query's rows are
+ * copied once, in order, into the batch of `rows` (their total) rows.
+ */
+export function stackQueries(
+  queries: readonly QueryRows[],
+  rows: number,
+  specs: readonly InputSpec[],
+): Record<string, Tensor> {
+  return stack(
+    queries.length,
+    rows,
+    (q) => queries[q]!.input,
+    (q) => queries[q]!.rows,
+    specs,
+  );
+}
+
+/**
+ * Throws `BAD_INPUT` naming the input unless `stacked` holds exactly the model's inputs, each
+ * `[rows, ...item]` of the right dtype and per-item shape (a batch already stacked).
+ */
+export function checkStacked(
+  stacked: Record<string, Tensor>,
+  specs: readonly InputSpec[],
+  rows: number,
+): void {
+  if (!stacked || typeof stacked !== 'object') {
+    throw new ContainerError('BAD_INPUT', 'a stacked batch must be an object of named tensors');
+  }
+  for (const name in stacked) {
+    if (!specs.some((s) => s.name === name)) {
+      throw badInput(
+        name,
+        `unknown input '${name}' (model inputs: ${specs.map((s) => `'${s.name}'`).join(', ')})`,
+      );
+    }
+  }
+  for (const spec of specs) checkItem(spec, stacked[spec.name], 0, rows);
+}
+
+const NO_ROWS = () => undefined;
+
+function stack(
+  count: number,
+  total: number,
+  inputAt: (q: number) => unknown,
+  rowsAt: (q: number) => number | undefined,
+  specs: readonly InputSpec[],
+): Record<string, Tensor> {
   // Plain loops, and the error text built only on an error: this runs once per batch on the serving path.
   const expected = () => specs.map((s) => `'${s.name}'`).join(', ');
-  for (let q = 0; q < inputs.length; q++) {
-    const query = inputs[q];
+  for (let q = 0; q < count; q++) {
+    const query = inputAt(q);
     if (!query || typeof query !== 'object') {
       throw new ContainerError(
         'BAD_INPUT',
         `query ${q} is not an object of named tensors (model inputs: ${expected()})`,
       );
     }
-    for (const name of Object.keys(query)) {
+    for (const name in query) {
       if (!specs.some((s) => s.name === name))
         throw badInput(name, `unknown input '${name}' in query ${q} (model inputs: ${expected()})`);
     }
   }
   const stacked: Record<string, Tensor> = {};
   for (const spec of specs) {
-    const first = checkItem(spec, inputs[0]?.[spec.name], 0);
-    const itemShape = first.shape;
-    const itemSize = first.data.length;
-    const data = allocate(spec.dtype, itemSize * inputs.length);
-    inputs.forEach((query, q) => {
-      const t = q === 0 ? first : checkItem(spec, query[spec.name], q);
-      if (q > 0 && !t.shape.every((d, i) => d === itemShape[i])) {
+    const rows0 = rowsAt(0);
+    const first = checkItem(spec, (inputAt(0) as Record<string, unknown>)[spec.name], 0, rows0);
+    const itemShape = rows0 === undefined ? first.shape : first.shape.slice(1);
+    const itemSize = rows0 === undefined ? first.data.length : first.data.length / rows0;
+    const data = allocate(spec.dtype, itemSize * total) as unknown as {
+      set(src: ArrayLike<number | bigint>, offset: number): void;
+    };
+    let row = 0;
+    for (let q = 0; q < count; q++) {
+      const rows = rowsAt(q);
+      const t =
+        q === 0 ? first : checkItem(spec, (inputAt(q) as Record<string, unknown>)[spec.name], q, rows);
+      const lead = rows === undefined ? 0 : 1;
+      if (q > 0 && !itemShape.every((d, i) => d === t.shape[i + lead])) {
         throw badInput(
           spec.name,
-          `input '${spec.name}' of query ${q} has shape [${t.shape.join(', ')}] but query 0 has [${itemShape.join(', ')}]; one batch needs equal shapes`,
+          `input '${spec.name}' of query ${q} has shape [${t.shape.slice(lead).join(', ')}] but query 0 has [${itemShape.join(', ')}]; one batch needs equal shapes`,
         );
       }
-      (data as unknown as { set(src: ArrayLike<number | bigint>, offset: number): void }).set(
-        t.data as ArrayLike<number | bigint>,
-        q * itemSize,
-      );
-    });
-    stacked[spec.name] = { dtype: spec.dtype, shape: [inputs.length, ...itemShape], data };
+      data.set(t.data as ArrayLike<number | bigint>, row * itemSize);
+      row += rows ?? 1;
+    }
+    stacked[spec.name] = {
+      dtype: spec.dtype,
+      shape: [total, ...itemShape],
+      data: data as unknown as Tensor['data'],
+    };
   }
   return stacked;
 }
@@ -104,19 +182,51 @@ export function stackBatch(
  * into the batch's buffer (no copy).
  */
 export function unstackBatch(outputs: Record<string, Tensor>, n: number): Record<string, Tensor>[] {
-  const result: Record<string, Tensor>[] = Array.from({ length: n }, () => ({}));
-  for (const [name, t] of Object.entries(outputs)) {
-    if (t.shape[0] !== n) {
+  return unstack(outputs, n, n, NO_ROWS);
+}
+
+/**
+ * Splits batched outputs (leading dimension `total`) back per query of `stackQueries`: a query of one
+ * input gets its row without the batch dimension, a multi-row query its rows `[rows, ...item]`; every
+ * tensor a view into the batch's buffer (no copy).
+ */
+export function unstackQueries(
+  outputs: Record<string, Tensor>,
+  queries: readonly QueryRows[],
+  total: number,
+): Record<string, Tensor>[] {
+  return unstack(outputs, queries.length, total, (q) => queries[q]!.rows);
+}
+
+function unstack(
+  outputs: Record<string, Tensor>,
+  count: number,
+  total: number,
+  rowsAt: (q: number) => number | undefined,
+): Record<string, Tensor>[] {
+  const result: Record<string, Tensor>[] = [];
+  for (let q = 0; q < count; q++) result.push({});
+  for (const name in outputs) {
+    const t = outputs[name]!;
+    if (t.shape[0] !== total) {
       throw new ContainerError(
         'BAD_OUTPUT',
-        `model output '${name}' has shape [${t.shape.join(', ')}]; expected a leading batch dimension of ${n}`,
+        `model output '${name}' has shape [${t.shape.join(', ')}]; expected a leading batch dimension of ${total}`,
       );
     }
     const itemShape = t.shape.slice(1);
     const itemSize = sizeOf(itemShape);
-    for (let q = 0; q < n; q++) {
-      const data = t.data.subarray(q * itemSize, (q + 1) * itemSize) as Tensor['data'];
-      (result[q] as Record<string, Tensor>)[name] = { dtype: t.dtype, shape: itemShape, data };
+    let row = 0;
+    for (let q = 0; q < count; q++) {
+      const rows = rowsAt(q);
+      const n = rows ?? 1;
+      const data = t.data.subarray(row * itemSize, (row + n) * itemSize) as Tensor['data'];
+      result[q]![name] = {
+        dtype: t.dtype,
+        shape: rows === undefined ? itemShape : [rows, ...itemShape],
+        data,
+      };
+      row += n;
     }
   }
   return result;

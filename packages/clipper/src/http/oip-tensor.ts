@@ -101,26 +101,3 @@ export function tensorToJson(name: string, t: Tensor): JsonTensor {
   }
   return { name, shape: [...t.shape], datatype: oipDatatype(t.dtype), data };
 }
-
-/** Splits `[batch, ...item]` into `batch` tensors of shape `item` (views, no copy). */
-export function unbatch(t: Tensor, name: string): Tensor[] {
-  const [batch, ...item] = t.shape;
-  if (batch === undefined) throw new HttpError(400, `input '${name}': needs a batch dimension first`);
-  const size = sizeOf(item);
-  const parts: Tensor[] = [];
-  for (let b = 0; b < batch; b++) {
-    parts.push({ dtype: t.dtype, shape: item, data: t.data.subarray(b * size, (b + 1) * size) } as Tensor);
-  }
-  return parts;
-}
-
-/** Stacks per-query tensors of one shape into `[batch, ...item]`. */
-export function rebatch(parts: readonly Tensor[]): Tensor {
-  const first = parts[0]!;
-  const size = first.data.length;
-  const out = allocate(first.dtype, size * parts.length);
-  parts.forEach((p, i) => {
-    (out as Float32Array).set(p.data as Float32Array, i * size);
-  });
-  return { dtype: first.dtype, shape: [parts.length, ...first.shape], data: out } as Tensor;
-}

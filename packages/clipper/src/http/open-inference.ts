@@ -1,5 +1,4 @@
 import type { Tensor } from '@geoml/core';
-import { isTensor } from '../application.js';
 import type { Clipper } from '../clipper.js';
 import type { ModelVersionInfo } from '../deployments.js';
 import { HttpError } from './http-error.js';
@@ -12,14 +11,7 @@ import {
   tensorFromBinary,
   wantsBinary,
 } from './oip-binary.js';
-import {
-  type JsonTensor,
-  oipDatatype,
-  rebatch,
-  tensorFromJson,
-  tensorToJson,
-  unbatch,
-} from './oip-tensor.js';
+import { type JsonTensor, oipDatatype, tensorFromJson, tensorToJson } from './oip-tensor.js';
 import { signatureOf } from './signature.js';
 
 /**
@@ -127,19 +119,22 @@ async function infer(
     return { ...t, name: t.name, size: binarySize(t as { name: string }) };
   });
   const bytes = sliceBinary(binary, inputs, hasHeaderLength);
-  const perInput = new Map<string, Tensor[]>();
+  // The request's batch travels as one query: rows are copied once into a model batch, never split here.
+  const rows: Record<string, Tensor> = {};
   let batch: number | undefined;
   for (const [i, t] of inputs.entries()) {
-    if (perInput.has(t.name)) throw new HttpError(400, `input '${t.name}' appears twice`);
+    if (t.name in rows) throw new HttpError(400, `input '${t.name}' appears twice`);
     const tensor = bytes[i]
       ? tensorFromBinary(t.name, t.datatype, t.shape, bytes[i]!)
       : tensorFromJson(t.name, t.datatype, t.shape, t.data);
-    const parts = unbatch(tensor, t.name);
-    if (batch !== undefined && parts.length !== batch) {
-      throw new HttpError(400, `input '${t.name}' has batch size ${parts.length}, other inputs ${batch}`);
+    const n = tensor.shape[0];
+    if (n === undefined) throw new HttpError(400, `input '${t.name}': needs a batch dimension first`);
+    if (n === 0) throw new HttpError(400, `input '${t.name}' has batch size 0; send at least one row`);
+    if (batch !== undefined && n !== batch) {
+      throw new HttpError(400, `input '${t.name}' has batch size ${n}, other inputs ${batch}`);
     }
-    batch = parts.length;
-    perInput.set(t.name, parts);
+    batch = n;
+    rows[t.name] = tensor;
   }
   const params = req.parameters;
   if (params !== undefined && (!params || typeof params !== 'object' || Array.isArray(params))) {
@@ -150,32 +145,30 @@ async function infer(
   for (const name of requested?.keys() ?? []) binaryOf(req.parameters, requested, name);
   if (!requested) binaryOf(req.parameters, requested, '');
   const options = { version, ...timeoutOf(req.parameters) };
-  const pending: Promise<Awaited<ReturnType<Clipper['predictModel']>>>[] = [];
-  for (let b = 0; b < (batch ?? 0); b++) {
-    const query: Record<string, Tensor> = {};
-    for (const [name, parts] of perInput) query[name] = parts[b]!;
-    pending.push(clipper.predictModel(model, query, options));
+  const result = await clipper.predictModelBatch(model, rows, options);
+  if (result.default) {
+    throw new HttpError(503, `model ${model}:${version} did not answer: ${result.defaultExplanation}`);
   }
-  const results = await Promise.all(pending);
-  const failed = results.find((r) => r.default);
-  if (failed) {
-    throw new HttpError(503, `model ${model}:${version} did not answer: ${failed.defaultExplanation}`);
-  }
-  const outputs = results.map((r) => r.output as Record<string, Tensor>);
-  const names = Object.keys(outputs[0] ?? {}).filter((n) => isTensor(outputs[0]![n]));
+  const outputs = result.output as Record<string, Tensor>;
+  const names = Object.keys(outputs);
   const wanted = requested ? [...requested.keys()] : names;
   for (const w of wanted) {
-    if (!names.includes(w))
+    if (!(w in outputs))
       throw new HttpError(400, `model ${model} has no output '${w}' (${names.join(', ')})`);
   }
   const binaryParts: Uint8Array[] = [];
   const outs = wanted.map((name) => {
-    const t = rebatch(outputs.map((o) => o[name]!));
+    const t = outputs[name]!;
     if (!binaryOf(req.parameters, requested, name)) return tensorToJson(name, t);
+    // A view of the model's batch: the answer's one copy is the write into the response.
     const data = tensorBytes(t);
     binaryParts.push(data);
-    const meta = { name, shape: [...t.shape], datatype: oipDatatype(t.dtype) };
-    return { ...meta, parameters: { binary_data_size: data.length } };
+    return {
+      name,
+      shape: [...t.shape],
+      datatype: oipDatatype(t.dtype),
+      parameters: { binary_data_size: data.length },
+    };
   });
   return {
     status: 200,
@@ -193,7 +186,7 @@ const binaryOf = (params: unknown, requested: Map<string, unknown> | undefined, 
   wantsBinary(params, requested?.get(name), name);
 
 /**
- * Triton's request parameter `timeout` (µs) as a deadline for each row; without it, the server's
+ * Triton's request parameter `timeout` (µs) as the request's deadline; without it, the server's
  * `modelTimeoutMs` applies.
  */
 function timeoutOf(params: unknown): { timeoutMs?: number } {
