@@ -75,7 +75,7 @@ try {
         console.log(
           `rep ${rep} rows ${String(rows).padStart(3)} ${name.padEnd(4)} ${p.itemsPerSecond.toFixed(0).padStart(6)} items/s ` +
             `main ${p.mainCpuUsPerItem} µs/row cores main ${p.cores.serverMain} worker ${p.cores.serverWorker} ` +
-            `client ${p.cores.client} p50 ${p.p50Ms.toFixed(1)} ms (load ${load()})`,
+            `client ${p.cores.client} busy ${p.replicaBusy} batch ${p.meanBatch} p50 ${p.p50Ms.toFixed(1)} ms (load ${load()})`,
         );
       }
     }

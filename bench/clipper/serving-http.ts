@@ -70,6 +70,13 @@ export interface OipPoint extends LoadStats {
    */
   cores: { serverMain: number; serverWorker: number; client: number };
   mainCpuUsPerItem: number;
+  /**
+   * From the server's Prometheus series over the run: the share of wall time model `bulk`'s replica had a
+   * batch out (sent to its outputs back; below 1, the replica waited on the main thread) and the mean
+   * rows per batch.
+   */
+  replicaBusy: number;
+  meanBatch: number;
 }
 
 export async function httpComparison(
@@ -209,6 +216,7 @@ export async function oipRun(
   const { rows } = what;
   const concurrency = Math.ceil(OIP.itemsInFlight / rows);
   const send = rawSender(server.port, request);
+  const batches0 = await batchTotals(server.port);
   const cpu0 = threadCpuSeconds(server.pid);
   const client0 = process.cpuUsage();
   const t0 = performance.now();
@@ -224,6 +232,8 @@ export async function oipRun(
   const client = process.cpuUsage(client0);
   const cpu1 = threadCpuSeconds(server.pid);
   send.close();
+  const batches1 = await batchTotals(server.port);
+  const batchCount = batches1.count - batches0.count;
   const used = (tid: string) => (cpu1.get(tid) ?? 0) - (cpu0.get(tid) ?? 0);
   const main = used(String(server.pid));
   const worker = Math.max(0, ...[...cpu1.keys()].filter((t) => t !== String(server.pid)).map(used));
@@ -239,6 +249,20 @@ export async function oipRun(
       client: +((client.user + client.system) / 1e6 / wall).toFixed(2),
     },
     mainCpuUsPerItem: answered > 0 ? Math.round((main * 1e6) / answered) : Number.NaN,
+    replicaBusy: +((batches1.seconds - batches0.seconds) / wall).toFixed(3),
+    meanBatch: batchCount > 0 ? +((batches1.rows - batches0.rows) / batchCount).toFixed(1) : 0,
+  };
+}
+
+/** Model `bulk`'s batch totals so far, from the server's `GET /metrics`: batches, rows, seconds busy. */
+async function batchTotals(port: number): Promise<{ count: number; rows: number; seconds: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const value = (series: string) =>
+    Number(new RegExp(`^${series}\\{[^}]*model="bulk"[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    count: value('geoml_batch_size_count'),
+    rows: value('geoml_batch_size_sum'),
+    seconds: value('geoml_batch_latency_seconds_sum'),
   };
 }
 
