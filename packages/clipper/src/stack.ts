@@ -1,4 +1,4 @@
-import { allocate, type DType, sizeOf, type Tensor, tensor } from '@geoml/core';
+import { allocate, BYTES_PER_ELEMENT, type DType, sizeOf, type Tensor, tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
 
 /**
@@ -50,13 +50,30 @@ function checkItem(spec: InputSpec, value: unknown, query: number, rows?: number
         : `input '${name}' of query ${query} (${rows} rows) has shape [${shape.join(', ')}], the model expects [${rows}, ${describe(spec.shape).slice(1)}`,
     );
   }
-  try {
-    // core's tensor() checks the data's typed-array class and length against dtype and shape.
-    tensor(spec.dtype, shape, t.data as Tensor['data']);
-  } catch (err) {
-    throw badInput(name, `input '${name}' of query ${query}: ${(err as Error).message}`);
+  // Checked without building a tensor (this runs per query); core's tensor() words the error.
+  const data = t.data as Tensor['data'];
+  let n = 1;
+  for (const d of shape) n *= d;
+  if (data.length !== n || data.constructor !== arrayOf(spec.dtype)) {
+    try {
+      tensor(spec.dtype, shape, data);
+    } catch (err) {
+      throw badInput(name, `input '${name}' of query ${query}: ${(err as Error).message}`);
+    }
   }
   return t as Tensor;
+}
+
+const ARRAYS = new Map<DType, unknown>();
+
+/** The typed-array class of a dtype. */
+function arrayOf(dtype: DType): unknown {
+  let Ctor = ARRAYS.get(dtype);
+  if (Ctor === undefined) {
+    Ctor = allocate(dtype, 0).constructor;
+    ARRAYS.set(dtype, Ctor);
+  }
+  return Ctor;
 }
 
 /** One query's share of a model batch: its input, and its row count when the input carries rows. */
@@ -122,6 +139,18 @@ export function checkStacked(
 
 const NO_ROWS = () => undefined;
 
+type Settable = { set(src: ArrayLike<number | bigint>, offset: number): void };
+
+/**
+ * A typed array of `length` elements that the caller overwrites whole: not zero-filled first, since a
+ * model batch is up to megabytes and every element is copied in.
+ */
+function unfilled(dtype: DType, length: number): Settable {
+  const bytes = Buffer.allocUnsafeSlow(length * BYTES_PER_ELEMENT[dtype]);
+  const View = arrayOf(dtype) as new (b: ArrayBufferLike, o: number, n: number) => Settable;
+  return new View(bytes.buffer, bytes.byteOffset, length);
+}
+
 function stack(
   count: number,
   total: number,
@@ -150,9 +179,7 @@ function stack(
     const first = checkItem(spec, (inputAt(0) as Record<string, unknown>)[spec.name], 0, rows0);
     const itemShape = rows0 === undefined ? first.shape : first.shape.slice(1);
     const itemSize = rows0 === undefined ? first.data.length : first.data.length / rows0;
-    const data = allocate(spec.dtype, itemSize * total) as unknown as {
-      set(src: ArrayLike<number | bigint>, offset: number): void;
-    };
+    const data = unfilled(spec.dtype, itemSize * total);
     let row = 0;
     for (let q = 0; q < count; q++) {
       const rows = rowsAt(q);

@@ -88,11 +88,9 @@ async function handle(
     return;
   }
   if (parts[0] === 'v2') {
-    const headerLength = req.headers[HEADER_LENGTH];
-    const reply = await openInference(clipper, method, parts.slice(1), async () => ({
-      ...splitInferBody(await readBytes(req, config.maxBodyBytes), headerLength),
-      hasHeaderLength: headerLength !== undefined,
-    }));
+    const reply = await openInference(clipper, method, parts.slice(1), async () =>
+      splitInferBody(await readBytes(req, config.maxBodyBytes), req.headers[HEADER_LENGTH]),
+    );
     if (!reply) throw new HttpError(notFoundOrMethod(method), `no route ${method} ${url.pathname}`);
     return reply.binary ? sendBinary(res, reply) : send(res, reply.status, reply.body);
   }

@@ -19,6 +19,8 @@ export const BINARY_EXTENSION = 'binary_tensor_data';
 export interface InferBody {
   readonly header: unknown;
   readonly binary: Buffer;
+  /** Whether the request gave `Inference-Header-Content-Length` (binary inputs need it). */
+  readonly hasHeaderLength: boolean;
 }
 
 const LITTLE_ENDIAN_HOST = endianness() === 'LE';
@@ -43,14 +45,16 @@ export function splitInferBody(body: Buffer, headerLength: string | string[] | u
     }
   }
   const json = body.toString('utf8', 0, jsonBytes);
-  if (json.trim().length === 0) throw new HttpError(400, 'body is empty; expected a JSON inference request');
   let header: unknown;
   try {
     header = JSON.parse(json);
   } catch (err) {
+    // Checked only here: blank text never parses, and trimming every request's JSON costs a copy.
+    if (json.trim().length === 0)
+      throw new HttpError(400, 'body is empty; expected a JSON inference request');
     throw new HttpError(400, `malformed JSON inference header: ${(err as Error).message}`);
   }
-  return { header, binary: body.subarray(jsonBytes) };
+  return { header, binary: body.subarray(jsonBytes), hasHeaderLength: headerLength !== undefined };
 }
 
 /** `parameters.binary_data_size` of one request input, or undefined when its data is JSON. */
@@ -81,33 +85,44 @@ export function binarySize(input: {
  */
 export function sliceBinary(
   binary: Buffer,
-  sizes: readonly { name: string; size: number | undefined }[],
+  inputs: readonly { name: string }[],
+  sizes: readonly (number | undefined)[],
   hasHeaderLength: boolean,
 ): (Buffer | undefined)[] {
-  const declared = sizes.filter((s) => s.size !== undefined);
-  if (declared.length > 0 && !hasHeaderLength) {
+  let total = 0;
+  let first = -1;
+  for (let i = 0; i < sizes.length; i++) {
+    if (sizes[i] === undefined) continue;
+    total += sizes[i]!;
+    if (first < 0) first = i;
+  }
+  if (first >= 0 && !hasHeaderLength) {
     throw new HttpError(
       400,
-      `input '${declared[0]!.name}' has binary_data_size but the request has no Inference-Header-Content-Length header`,
+      `input '${inputs[first]!.name}' has binary_data_size but the request has no Inference-Header-Content-Length header`,
     );
   }
-  const total = declared.reduce((n, s) => n + s.size!, 0);
   if (total !== binary.length) {
-    const list = declared.map((s) => `'${s.name}' ${s.size}`).join(', ');
+    const list = inputs
+      .flatMap((t, i) => (sizes[i] === undefined ? [] : [`'${t.name}' ${sizes[i]}`]))
+      .join(', ');
     throw new HttpError(
       400,
-      declared.length === 0
+      first < 0
         ? `${binary.length} bytes follow the JSON inference header but no input has binary_data_size`
         : `binary inputs declare ${total} bytes (${list}) but ${binary.length} bytes follow the JSON inference header`,
     );
   }
   let offset = 0;
-  return sizes.map(({ size }) => {
-    if (size === undefined) return undefined;
-    const part = binary.subarray(offset, offset + size);
-    offset += size;
-    return part;
-  });
+  const parts: (Buffer | undefined)[] = [];
+  for (const size of sizes) {
+    if (size === undefined) parts.push(undefined);
+    else {
+      parts.push(binary.subarray(offset, offset + size));
+      offset += size;
+    }
+  }
+  return parts;
 }
 
 /**
@@ -163,15 +178,17 @@ function typedView(dtype: DType, bytes: Buffer, n: number): Tensor['data'] {
  * larger and 8-byte aligned); a slab is freed once no tensor views it. Large tensors get their own.
  */
 const SLAB_BYTES = 64 * 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
+// Not zero-filled: every byte handed out is overwritten by the copy.
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer;
 let slabUsed = 0;
 
 function scratch(length: number, width: number): Uint8Array {
-  if (length > SLAB_BYTES / 4)
-    return new Uint8Array(new ArrayBuffer(Math.ceil(length / width) * width), 0, length);
+  if (length > SLAB_BYTES / 4) {
+    return new Uint8Array(Buffer.allocUnsafeSlow(Math.ceil(length / width) * width).buffer, 0, length);
+  }
   slabUsed = Math.ceil(slabUsed / 8) * 8;
   if (slabUsed + length > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES).buffer;
     slabUsed = 0;
   }
   const out = new Uint8Array(slab, slabUsed, length);

@@ -31,7 +31,7 @@ export async function openInference(
   clipper: Clipper,
   method: string,
   parts: readonly string[],
-  readBody: () => Promise<InferBody & { hasHeaderLength: boolean }>,
+  readBody: () => Promise<InferBody>,
 ): Promise<OipReply | undefined> {
   if (parts.length === 0 && method === 'GET') {
     return ok({ name: 'geoml', version: '0.1.0', extensions: [BINARY_EXTENSION] });
@@ -102,7 +102,7 @@ async function infer(
   clipper: Clipper,
   model: string,
   version: string,
-  { header: body, binary, hasHeaderLength }: InferBody & { hasHeaderLength: boolean },
+  { header: body, binary, hasHeaderLength }: InferBody,
 ): Promise<OipReply> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'body must be a JSON object with "inputs"');
@@ -111,21 +111,26 @@ async function infer(
   if (!Array.isArray(req.inputs) || req.inputs.length === 0) {
     throw new HttpError(400, '"inputs" must be a non-empty array of { name, shape, datatype, data }');
   }
-  const inputs = req.inputs.map((raw, i) => {
-    const t = raw as (Partial<JsonTensor> & { parameters?: unknown }) | null;
+  // Plain loops and no per-input copies: this runs once per request, for one row as often as for many.
+  const inputs = req.inputs as (Partial<JsonTensor> & { name: string; parameters?: unknown })[];
+  const sizes: (number | undefined)[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    const t = inputs[i];
     if (!t || typeof t !== 'object' || typeof t.name !== 'string' || t.name.length === 0) {
       throw new HttpError(400, `inputs[${i}] must have a "name"`);
     }
-    return { ...t, name: t.name, size: binarySize(t as { name: string }) };
-  });
-  const bytes = sliceBinary(binary, inputs, hasHeaderLength);
+    sizes.push(binarySize(t));
+  }
+  const bytes = sliceBinary(binary, inputs, sizes, hasHeaderLength);
   // The request's batch travels as one query: rows are copied once into a model batch, never split here.
   const rows: Record<string, Tensor> = {};
   let batch: number | undefined;
-  for (const [i, t] of inputs.entries()) {
+  for (let i = 0; i < inputs.length; i++) {
+    const t = inputs[i]!;
     if (t.name in rows) throw new HttpError(400, `input '${t.name}' appears twice`);
-    const tensor = bytes[i]
-      ? tensorFromBinary(t.name, t.datatype, t.shape, bytes[i]!)
+    const part = bytes[i];
+    const tensor = part
+      ? tensorFromBinary(t.name, t.datatype, t.shape, part)
       : tensorFromJson(t.name, t.datatype, t.shape, t.data);
     const n = tensor.shape[0];
     if (n === undefined) throw new HttpError(400, `input '${t.name}': needs a batch dimension first`);
@@ -142,44 +147,45 @@ async function infer(
   }
   const requested = requestedOutputs(req.outputs);
   // Parameter errors are the client's: found before the model runs.
-  for (const name of requested?.keys() ?? []) binaryOf(req.parameters, requested, name);
-  if (!requested) binaryOf(req.parameters, requested, '');
-  const options = { version, ...timeoutOf(req.parameters) };
-  const result = await clipper.predictModelBatch(model, rows, options);
+  if (requested) for (const name of requested.keys()) binaryOf(params, requested, name);
+  else binaryOf(params, requested, '');
+  const timeoutMs = timeoutOf(params);
+  const result = await clipper.predictModelBatch(
+    model,
+    rows,
+    timeoutMs === undefined ? { version } : { version, timeoutMs },
+  );
   if (result.default) {
     throw new HttpError(503, `model ${model}:${version} did not answer: ${result.defaultExplanation}`);
   }
   const outputs = result.output as Record<string, Tensor>;
-  const names = Object.keys(outputs);
-  const wanted = requested ? [...requested.keys()] : names;
-  for (const w of wanted) {
-    if (!(w in outputs))
-      throw new HttpError(400, `model ${model} has no output '${w}' (${names.join(', ')})`);
-  }
-  const binaryParts: Uint8Array[] = [];
-  const outs = wanted.map((name) => {
-    const t = outputs[name]!;
-    if (!binaryOf(req.parameters, requested, name)) return tensorToJson(name, t);
+  const wanted = requested ? [...requested.keys()] : Object.keys(outputs);
+  const outs: unknown[] = [];
+  let binaryParts: Uint8Array[] | undefined;
+  for (const name of wanted) {
+    const t = outputs[name];
+    if (!t) {
+      throw new HttpError(400, `model ${model} has no output '${name}' (${Object.keys(outputs).join(', ')})`);
+    }
+    if (!binaryOf(params, requested, name)) {
+      outs.push(tensorToJson(name, t));
+      continue;
+    }
     // A view of the model's batch: the answer's one copy is the write into the response.
     const data = tensorBytes(t);
+    binaryParts ??= [];
     binaryParts.push(data);
-    return {
+    outs.push({
       name,
-      shape: [...t.shape],
+      shape: t.shape,
       datatype: oipDatatype(t.dtype),
       parameters: { binary_data_size: data.length },
-    };
-  });
-  return {
-    status: 200,
-    body: {
-      model_name: model,
-      model_version: version,
-      ...(req.id === undefined ? {} : { id: String(req.id) }),
-      outputs: outs,
-    },
-    ...(binaryParts.length > 0 ? { binary: binaryParts } : {}),
-  };
+    });
+  }
+  const answer: Record<string, unknown> = { model_name: model, model_version: version };
+  if (req.id !== undefined) answer.id = String(req.id);
+  answer.outputs = outs;
+  return binaryParts ? { status: 200, body: answer, binary: binaryParts } : { status: 200, body: answer };
 }
 
 const binaryOf = (params: unknown, requested: Map<string, unknown> | undefined, name: string) =>
@@ -189,13 +195,13 @@ const binaryOf = (params: unknown, requested: Map<string, unknown> | undefined, 
  * Triton's request parameter `timeout` (µs) as the request's deadline; without it, the server's
  * `modelTimeoutMs` applies.
  */
-function timeoutOf(params: unknown): { timeoutMs?: number } {
+function timeoutOf(params: unknown): number | undefined {
   const timeout = (params as { timeout?: unknown } | undefined)?.timeout;
-  if (timeout === undefined) return {};
+  if (timeout === undefined) return undefined;
   if (typeof timeout !== 'number' || !Number.isSafeInteger(timeout) || timeout <= 0) {
     throw new HttpError(400, 'request: timeout must be a positive integer of microseconds');
   }
-  return { timeoutMs: timeout / 1000 };
+  return timeout / 1000;
 }
 
 /** The request's `outputs` by name with their parameters, or undefined when it asks for all. */
