@@ -2,6 +2,7 @@ import { type Tensor, tensor, VirtualClock } from '@geoml/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildOnnxModel, referenceMlp, sampleInput } from '../../../test/fixtures/onnx-models.js';
 import { Clipper, type ClipperOptions } from '../src/clipper.js';
+import { ContainerError } from '../src/errors.js';
 import { FunctionPredictor } from '../src/function-predictor.js';
 import { HttpFrontend } from '../src/http/http-frontend.js';
 import type { BatchEvent, DropEvent } from '../src/metrics.js';
@@ -157,6 +158,50 @@ describe('multi-row queries (a request batch as one unit)', () => {
     expectRows(rg.output, 50, 2);
     expect(rb).toMatchObject({ default: true, defaultReason: 'bad-input' });
     expect(rb.defaultExplanation).toMatch(/input 'input' of query 0 \(2 rows\) has shape \[2, 10\]/);
+  });
+
+  it('runs the rows of a model with a fixed batch dimension in chunks of that size', async () => {
+    const fixed = buildOnnxModel('mlp-s', 42, { fixedBatch: 4 });
+    clipper = new Clipper();
+    await clipper.deployModel('fixed', 1, [await OnnxPredictor.create(fixed.bytes)], {
+      batching: { mode: 'static', batchSize: 16 },
+      cache: false,
+    });
+    const [r] = await Promise.all([
+      clipper.predictModelBatch('fixed', rowsOf(70, 6), { timeoutMs: 30_000 }),
+      clipper.predictModel('fixed', { input: tensor('float32', [WIDTH], sampleInput(mlp, 80)) }),
+    ]);
+    const y = (r!.output as Record<string, Tensor>).output!;
+    expect(y.shape).toEqual([6, 10]);
+    for (let row = 0; row < 6; row++) {
+      const ref = referenceMlp(fixed.layers, sampleInput(mlp, 70 + row));
+      for (let j = 0; j < 10; j++) expect(y.data[row * 10 + j]).toBeCloseTo(ref[j]!, 4);
+    }
+  });
+
+  it('retries the part of a split query whose replica crashed on another replica', async () => {
+    const { clock, clipper: c, run } = virtualClipper();
+    clipper = c;
+    const good = doubler(clock, 5, 0);
+    let calls = 0;
+    const crashing = {
+      predict: async (rows: readonly Record<string, Tensor>[]) => {
+        if (calls++ === 0) throw new ContainerError('CRASHED', 'worker exited with code 134');
+        return good.predict(rows);
+      },
+    };
+    await run(async () => {
+      await c.deployModel('m', 1, [crashing, good], {
+        batching: { mode: 'static', batchSize: 2 },
+        cache: false,
+      });
+      const r = await c.predictModelBatch('m', xs(1, 2, 3, 4, 5), { timeoutMs: 1000 });
+      expect(r.default).toBe(false);
+      expect([...(r.output as Record<string, Tensor>).y!.data]).toEqual([2, 4, 6, 8, 10]);
+      // The first part crashed on the first replica and ran again on the other.
+      expect(calls).toBeGreaterThanOrEqual(1);
+      expect(good.batches.map((bt) => bt.inputs.map((q) => q.x!.data[0]))).toContainEqual([1, 2]);
+    });
   });
 
   it('caches a multi-row query as one entry, apart from single queries of the same data', async () => {
