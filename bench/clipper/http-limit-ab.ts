@@ -4,12 +4,14 @@
  * ratios within one run mean much. Run from the repository root:
  *
  *   npx tsx --conditions=@geoml/source bench/clipper/http-limit-ab.ts [--base <checkout>] [--rows 1,20,84]
- *     [--reps 3] [--duration-ms 1500] [--cpu-prof <dir>]
+ *     [--reps 3] [--duration-ms 1500] [--cpu-prof <dir>] [--base-node-args "<node flags>"]
  *
  * `--base` is a checkout with its packages resolvable (e.g. `git archive` of the old commit with
  * node_modules linked); each repetition runs every rows-per-request on both servers, order alternating.
- * E0's raw onnxruntime limit (mlp-l, batch 256) is measured before and after. `--cpu-prof` writes V8 CPU
- * profiles of the servers there (on exit). Prints one line per run and the load average beside it.
+ * `--base-node-args` runs the base server (this checkout's, without `--base`) with extra node flags, for
+ * an A/B of a flag. E0's raw onnxruntime limit (mlp-l, batch 256) is measured before and after.
+ * `--cpu-prof` writes V8 CPU profiles of the servers there (on exit). Prints one line per run, with the
+ * load average beside it.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -21,6 +23,7 @@ import { type OipPoint, oipRun } from './serving-http.js';
 const { values } = parseArgs({
   options: {
     base: { type: 'string' },
+    'base-node-args': { type: 'string' },
     rows: { type: 'string', default: '1,20,84' },
     reps: { type: 'string', default: '3' },
     'duration-ms': { type: 'string', default: '1500' },
@@ -47,7 +50,13 @@ const nodeArgs = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['c
 const servers: Record<string, ServerProcess> = {
   new: await spawnServer('geoml', MODEL, { nodeArgs }),
 };
-if (values.base) servers.base = await spawnServer('geoml', MODEL, { root: values.base, nodeArgs });
+if (values.base || values['base-node-args']) {
+  const baseArgs = values['base-node-args']?.split(' ').filter((a) => a.length > 0) ?? [];
+  servers.base = await spawnServer('geoml', MODEL, {
+    ...(values.base ? { root: values.base } : {}),
+    nodeArgs: [...nodeArgs, ...baseArgs],
+  });
+}
 const names = Object.keys(servers);
 const raw0 = await rawLimit();
 console.log(`raw ${MODEL} batch 256: ${raw0.toFixed(0)} items/s (load ${load()})`);
@@ -75,6 +84,7 @@ try {
         console.log(
           `rep ${rep} rows ${String(rows).padStart(3)} ${name.padEnd(4)} ${p.itemsPerSecond.toFixed(0).padStart(6)} items/s ` +
             `main ${p.mainCpuUsPerItem} µs/row cores main ${p.cores.serverMain} worker ${p.cores.serverWorker} ` +
+            `other ${p.cores.serverOther} ` +
             `client ${p.cores.client} busy ${p.replicaBusy} batch ${p.meanBatch} p50 ${p.p50Ms.toFixed(1)} ms (load ${load()})`,
         );
       }

@@ -65,10 +65,11 @@ export interface OipPoint extends LoadStats {
   itemsPerSecond: number;
   /**
    * CPU cores used over the run (warm-up included): the server's main thread (HTTP and Clipper), its
-   * busiest other thread (the onnx worker), and this client process; and the server main thread's CPU per
-   * model answer (µs), which, unlike throughput, a busy box inflates little.
+   * busiest other thread (the onnx worker), its remaining threads together (V8's GC helpers, libuv) and
+   * this client process; and the server main thread's CPU per model answer (µs), which, unlike
+   * throughput, a busy box inflates little.
    */
-  cores: { serverMain: number; serverWorker: number; client: number };
+  cores: { serverMain: number; serverWorker: number; serverOther: number; client: number };
   mainCpuUsPerItem: number;
   /**
    * From the server's Prometheus series over the run: the share of wall time model `bulk`'s replica had a
@@ -236,7 +237,9 @@ export async function oipRun(
   const batchCount = batches1.count - batches0.count;
   const used = (tid: string) => (cpu1.get(tid) ?? 0) - (cpu0.get(tid) ?? 0);
   const main = used(String(server.pid));
-  const worker = Math.max(0, ...[...cpu1.keys()].filter((t) => t !== String(server.pid)).map(used));
+  const others = [...cpu1.keys()].filter((t) => t !== String(server.pid)).map(used);
+  const worker = Math.max(0, ...others);
+  const other = others.reduce((a, b) => a + b, 0) - worker;
   const answered = stats.completed * rows * (wall / stats.seconds);
   return {
     ...stats,
@@ -246,6 +249,7 @@ export async function oipRun(
     cores: {
       serverMain: +(main / wall).toFixed(2),
       serverWorker: +(worker / wall).toFixed(2),
+      serverOther: +(other / wall).toFixed(2),
       client: +((client.user + client.system) / 1e6 / wall).toFixed(2),
     },
     mainCpuUsPerItem: answered > 0 ? Math.round((main * 1e6) / answered) : Number.NaN,
