@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ContainerError } from './errors.js';
 import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
 import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
-import { concatRows, rowsView } from './rows.js';
-import { checkStacked, type InputSpec, sliceBatch, stackBatch, unstackBatch, zeroQuery } from './stack.js';
+import { concatRows, rowsView, sliceBatch } from './rows.js';
+import { checkStacked, type InputSpec, stackBatch, unstackBatch, zeroQuery } from './stack.js';
 
 /** Session and worker settings of an `OnnxPredictor`; every field has a default. */
 export const onnxPredictorConfigSchema = z

@@ -259,32 +259,6 @@ function unstack(
   return result;
 }
 
-/**
- * Rows `[start, start + count)` of a stacked batch as a new batch of exactly `size` rows, padded by
- * repeating the last row (for models whose batch dimension is fixed).
- */
-export function sliceBatch(
-  stacked: Record<string, Tensor>,
-  start: number,
-  count: number,
-  size: number,
-): Record<string, Tensor> {
-  const result: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(stacked)) {
-    const itemShape = t.shape.slice(1);
-    const itemSize = sizeOf(itemShape);
-    const data = allocate(t.dtype, size * itemSize) as unknown as {
-      set(src: ArrayLike<number | bigint>, offset: number): void;
-    };
-    const src = t.data as unknown as { subarray(a: number, b: number): ArrayLike<number | bigint> };
-    data.set(src.subarray(start * itemSize, (start + count) * itemSize), 0);
-    const last = src.subarray((start + count - 1) * itemSize, (start + count) * itemSize);
-    for (let row = count; row < size; row++) data.set(last, row * itemSize);
-    result[name] = { dtype: t.dtype, shape: [size, ...itemShape], data: data as unknown as Tensor['data'] };
-  }
-  return result;
-}
-
 /** A zero-filled query for warm-up; needs every per-item dimension fixed, else a sample must be given. */
 export function zeroQuery(specs: readonly InputSpec[]): Record<string, Tensor> {
   const query: Record<string, Tensor> = {};
