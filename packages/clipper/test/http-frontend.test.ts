@@ -194,6 +194,30 @@ describe('HTTP frontend', () => {
     }
   });
 
+  it('sends OIP infers without a version to the canary in its share, and names the version that answered', async () => {
+    await clipper.deployModel('digits', 2, [await OnnxPredictor.create(mlp.bytes)], {
+      inputType: 'tensor',
+      activate: false,
+    });
+    try {
+      clipper.setCanary('digits', 2, 0.5);
+      const body = {
+        inputs: [{ name: mlp.inputName, shape: [1, 784], datatype: 'FP32', data: [...sampleInput(mlp, 3)] }],
+      };
+      const live: string[] = [];
+      for (let i = 0; i < 10; i++)
+        live.push((await post('/v2/models/digits/infer', body)).body.model_version as string);
+      expect(live.filter((v) => v === '2').length).toBe(5);
+      expect(live.filter((v) => v === '1').length).toBe(5);
+      // A version in the path is not live traffic: no canary.
+      const pinned = await post('/v2/models/digits/versions/1/infer', body);
+      expect(pinned.body.model_version).toBe('1');
+    } finally {
+      clipper.clearCanary('digits');
+      await clipper.undeployModel('digits', 2);
+    }
+  });
+
   it('exports Prometheus histograms of what it served', async () => {
     await post('/digits/predict', { input: Array.from(sampleInput(mlp, 9)) });
     const { status, text } = await get('/metrics');

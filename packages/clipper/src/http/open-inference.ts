@@ -1,5 +1,5 @@
 import type { Tensor } from '@geoml/core';
-import type { Clipper } from '../clipper.js';
+import type { Clipper, PredictModelOptions } from '../clipper.js';
 import type { ModelVersionInfo } from '../deployments.js';
 import { HttpError } from './http-error.js';
 import {
@@ -60,7 +60,9 @@ export async function openInference(
     return { status: ready ? 200 : 503, body: { name: model, ready } };
   }
   if (rest.length === 1 && rest[0] === 'infer' && method === 'POST') {
-    return infer(clipper, model, info.version, await readBody());
+    // Without a version in the path the request is live traffic (a canary's share may answer it); the
+    // reply names the version that did.
+    return infer(clipper, model, version, info.version, await readBody());
   }
   return undefined;
 }
@@ -101,7 +103,8 @@ function metadata(clipper: Clipper, model: string, v: ModelVersionInfo): unknown
 async function infer(
   clipper: Clipper,
   model: string,
-  version: string,
+  pinned: string | undefined,
+  serving: string,
   { header: body, binary, hasHeaderLength }: InferBody,
 ): Promise<OipReply> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
@@ -150,11 +153,16 @@ async function infer(
   if (requested) for (const name of requested.keys()) binaryOf(params, requested, name);
   else binaryOf(params, requested, '');
   const timeoutMs = timeoutOf(params);
-  const result = await clipper.predictModelBatch(
-    model,
-    rows,
-    timeoutMs === undefined ? { version } : { version, timeoutMs },
-  );
+  const options: PredictModelOptions =
+    pinned === undefined
+      ? timeoutMs === undefined
+        ? {}
+        : { timeoutMs }
+      : timeoutMs === undefined
+        ? { version: pinned }
+        : { version: pinned, timeoutMs };
+  const result = await clipper.predictModelBatch(model, rows, options);
+  const version = result.version ?? pinned ?? serving;
   if (result.default) {
     throw new HttpError(503, `model ${model}:${version} did not answer: ${result.defaultExplanation}`);
   }
