@@ -9,7 +9,8 @@ import {
 import { ContainerError } from './errors.js';
 import { oipDatatype } from './http/oip-tensor.js';
 import type { Signature, SignatureTensor } from './http/signature.js';
-import { OnnxPredictor, type OnnxPredictorConfig } from './onnx-predictor.js';
+import { OnnxPredictor } from './onnx-predictor.js';
+import type { OnnxPredictorConfig } from './onnx-predictor-config.js';
 import type { InputSpec } from './stack.js';
 import { TfjsPredictor, type TfjsPredictorOptions } from './tfjs-predictor.js';
 

@@ -1,53 +1,11 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { Clock, DType, Tensor } from '@geoml/core';
+import type { Clock, Tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
+import type { CrashMode, FromWorker, LoadedModel, ToWorker, WireTensor } from './onnx-worker-protocol.js';
 import { ONNX_WORKER_SOURCE } from './onnx-worker-source.js';
 
-/*
- * The message protocol between the main thread and a worker. Tensors cross as typed arrays whose buffers
- * are in the transfer list, so they move rather than copy.
- */
-
-interface WireTensor {
-  readonly dtype: DType;
-  readonly dims: number[];
-  readonly data: ArrayBufferView;
-}
-
-/** What onnxruntime reports about one model input or output; `shape` includes the batch dimension. */
-export interface WireMeta {
-  readonly name: string;
-  readonly isTensor: boolean;
-  readonly type?: string;
-  readonly shape?: (number | string)[];
-}
-
-/** How a test makes the worker die while it holds a batch: exit, throw uncaught, or run out of heap. */
-export type CrashMode = 'exit' | 'throw' | 'oom';
-
-type ToWorker =
-  | { type: 'load'; model: Uint8Array | string; options: Record<string, unknown> }
-  | { type: 'run'; id: number; feeds: Record<string, WireTensor>; crash?: CrashMode }
-  /** Release the session and stay, idle, with onnxruntime loaded (answered by `released`). */
-  | { type: 'release' }
-  /** Serving (nice back to its base) or not (nice 19); only for a thread started in the background. */
-  | { type: 'priority'; serving: boolean }
-  /** Release the session and end the thread; handled between runs, never inside one. */
-  | { type: 'exit' };
-
-type FromWorker =
-  | { type: 'ready'; tid: number | undefined; background: boolean }
-  | { type: 'released' }
-  | { type: 'loaded'; inputs: WireMeta[]; outputs: WireMeta[] }
-  | { type: 'load-failed'; message: string }
-  | { type: 'result'; id: number; outputs: Record<string, WireTensor> }
-  | { type: 'run-failed'; id: number; message: string };
-
-export interface LoadedModel {
-  readonly inputs: WireMeta[];
-  readonly outputs: WireMeta[];
-}
+export type { CrashMode, LoadedModel, WireMeta } from './onnx-worker-protocol.js';
 
 export interface OnnxWorkerOptions {
   readonly clock: Clock;

@@ -14,7 +14,7 @@ import type { Clipper } from './clipper.js';
 import { HotLoadError, type HotLoadEvent, type HotLoadStage } from './hot-load-events.js';
 import type { HotLoadSettings } from './hot-load-options.js';
 import { runLiveCanary } from './live-canary.js';
-import { onnxWorkerKind } from './onnx-predictor.js';
+import { onnxWorkerKind } from './onnx-predictor-config.js';
 import { prestartWorkers } from './onnx-worker-pool.js';
 
 type Query = Record<string, Tensor>;
