@@ -1,11 +1,13 @@
 import {
   type ArtifactFormat,
+  labelOf,
   type ModelArtifact,
   type Predictor,
   type Tensor,
   type TensorSpec,
   zeros,
 } from '@geoml/core';
+import { type FetchedArtifact, verifyFiles } from '@geoml/transport';
 import { ContainerError } from './errors.js';
 import { oipDatatype } from './http/oip-tensor.js';
 import type { Signature, SignatureTensor } from './http/signature.js';
@@ -53,7 +55,12 @@ function loadFailed(artifact: ModelArtifact, message: string, cause?: unknown): 
 }
 
 /** The one file of `artifact` whose path passes `test` (preferring `preferred`), with its bytes. */
-function entryFile(r: ArtifactFiles, test: (p: string) => boolean, preferred: string, what: string) {
+function entryFile<F>(
+  r: { artifact: ModelArtifact; files: Readonly<Record<string, F>> },
+  test: (p: string) => boolean,
+  preferred: string,
+  what: string,
+): { path: string; bytes: F } {
   const paths = r.artifact.files.map((f) => f.path).filter(test);
   const path = paths.includes(preferred) ? preferred : paths.length === 1 ? paths[0] : undefined;
   if (path === undefined)
@@ -63,11 +70,18 @@ function entryFile(r: ArtifactFiles, test: (p: string) => boolean, preferred: st
   return { path, bytes };
 }
 
+const onnxEntry = (p: string) => p.endsWith('.onnx');
+const onnxSession = (config: OnnxPredictorConfig) => ({
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+  ...config,
+});
+
 const loadOnnx =
   (config: OnnxPredictorConfig): ArtifactLoader =>
   async (r) => {
-    const { bytes } = entryFile(r, (p) => p.endsWith('.onnx'), 'model.onnx', '.onnx file');
-    return OnnxPredictor.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, ...config });
+    const { bytes } = entryFile(r, onnxEntry, 'model.onnx', '.onnx file');
+    return OnnxPredictor.create(bytes, onnxSession(config));
   };
 
 const loadTfjs =
@@ -125,6 +139,45 @@ export async function loadReplica(
       throw e;
     throw loadFailed(resolved.artifact, (e as Error).message, e);
   }
+}
+
+/** How a hot-loader makes the replicas of one fetched version. */
+export interface ReplicaMaker {
+  readonly artifact: ModelArtifact;
+  /** One more replica, loaded (not warmed up). */
+  make(): Promise<LoadedPredictor>;
+}
+
+/**
+ * From a fetched, not yet hashed, version to its replicas. The built-in ONNX container takes the model
+ * file's bytes as stored with its sha256: its worker thread copies shared bytes, hashes the copy and
+ * builds the session from it, so the serving main thread neither copies nor hashes the model, and a
+ * changed byte is `ContainerError` `HASH_MISMATCH`. Every other loader gets files checked here first
+ * (`verifyFiles`: `RegistryError` `HASH_MISMATCH`).
+ */
+export async function replicaMaker(
+  fetched: FetchedArtifact,
+  options: ArtifactLoaderOptions = {},
+): Promise<ReplicaMaker> {
+  const { artifact } = fetched;
+  if (artifact.format === 'onnx' && !options.loaders?.onnx) {
+    const { path, bytes: file } = entryFile(fetched, onnxEntry, 'model.onnx', '.onnx file');
+    const config = onnxSession(options.onnx ?? {});
+    const make = async (): Promise<LoadedPredictor> => {
+      try {
+        return await OnnxPredictor.create({ bytes: file.bytes, sha256: file.sha256 }, config);
+      } catch (e) {
+        if (!(e instanceof ContainerError && e.code === 'HASH_MISMATCH'))
+          throw loadFailed(artifact, (e as Error).message, e);
+        throw new ContainerError('HASH_MISMATCH', `${labelOf(artifact)}: file "${path}": ${e.message}`, {
+          cause: e,
+        });
+      }
+    };
+    return { artifact, make };
+  }
+  const resolved = await verifyFiles(fetched);
+  return { artifact, make: () => loadReplica(resolved, options) };
 }
 
 /** Per-query shape of a metadata spec: the leading (batch) dimension dropped, free dimensions as -1. */

@@ -6,6 +6,8 @@ export type ContainerErrorCode =
   | 'CRASHED'
   /** The model could not be loaded (bad bytes, missing file, unsupported ops). */
   | 'LOAD_FAILED'
+  /** The model's bytes do not hash to the sha256 they came with (a registry file changed in store). */
+  | 'HASH_MISMATCH'
   /** An input has an unknown or missing name, or the wrong dtype or shape; the container is unharmed. */
   | 'BAD_INPUT'
   /** The model answered a batch with the wrong number of outputs (or none at all). */

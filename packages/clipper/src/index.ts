@@ -85,7 +85,8 @@ export type {
   ServingMetrics,
 } from './metrics.js';
 export type { StackedPredictor } from './model-batch.js';
-export { type OnnxModelSource, OnnxPredictor } from './onnx-predictor.js';
+export type { OnnxModelBlob, OnnxModelSource } from './onnx-model-source.js';
+export { OnnxPredictor } from './onnx-predictor.js';
 export { type OnnxPredictorConfig, onnxPredictorConfigSchema } from './onnx-predictor-config.js';
 export {
   closeSpareWorkers,

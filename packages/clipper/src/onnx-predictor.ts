@@ -1,6 +1,6 @@
-import { resolve as resolvePath } from 'node:path';
 import { type Clock, type DType, type Predictor, parseConfig, systemClock, type Tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
+import { type OnnxModelSource, type Source, sourceOf } from './onnx-model-source.js';
 import {
   type OnnxPredictorConfig,
   onnxPredictorConfigSchema,
@@ -11,9 +11,6 @@ import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './o
 import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
 import { concatRows, rowsView, sliceBatch } from './rows.js';
 import { checkStacked, type InputSpec, stackBatch, unstackBatch, zeroQuery } from './stack.js';
-
-/** A model as bytes (e.g. from the model registry) or as a path to a `.onnx` file. */
-export type OnnxModelSource = Uint8Array | string;
 
 /** Test hook (not public API): the next batch's worker exits, or throws uncaught, while holding it. */
 export const CRASH_NEXT_RUN: unique symbol = Symbol('crashNextRun');
@@ -57,7 +54,7 @@ function toSpec(m: WireMeta): InputSpec {
 export class OnnxPredictor implements Predictor<Query, Query> {
   readonly config: Readonly<Settings>;
   private readonly clock: Clock;
-  private model: OnnxModelSource | undefined;
+  private model: Source | undefined;
   private worker: OnnxWorker | undefined;
   /** True while `worker` holds a loaded session. */
   private serving = false;
@@ -120,17 +117,15 @@ export class OnnxPredictor implements Predictor<Query, Query> {
    * Loads `model`. Bytes are kept by reference for a restart after a crash, not copied (every copy of a
    * model in a hot swap is garbage the main thread's GC pays for), so do not modify them afterwards. A
    * second load replaces the model in the same worker only once the new session is created: a model that
-   * fails to load (`LOAD_FAILED`) leaves the previous one serving.
+   * fails to load (`LOAD_FAILED`) or to match its sha256 (`HASH_MISMATCH`) leaves the previous one serving.
    */
   async load(model: OnnxModelSource): Promise<void> {
     this.assertOpen();
-    let source: OnnxModelSource;
-    if (typeof model === 'string' && model.length > 0) source = resolvePath(model);
-    else if (model instanceof Uint8Array && model.byteLength > 0) source = model;
-    else
+    const source = sourceOf(model);
+    if (source === undefined)
       throw new ContainerError(
         'LOAD_FAILED',
-        'model must be non-empty ONNX bytes (Uint8Array) or a file path',
+        'model must be non-empty ONNX bytes (Uint8Array), { bytes, sha256 } with a hex sha256, or a file path',
       );
     const attempt = this.ready
       .catch(() => undefined)
@@ -276,7 +271,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   }
 
   /** Spawns workers and loads `source`, replacing a worker that dies while loading up to maxRespawns times. */
-  private async start(source: OnnxModelSource): Promise<void> {
+  private async start(source: Source): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const worker = this.spawn();
       try {
@@ -307,7 +302,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     return worker;
   }
 
-  private async loadInto(worker: OnnxWorker, source: OnnxModelSource): Promise<void> {
+  private async loadInto(worker: OnnxWorker, source: Source): Promise<void> {
     const c = this.config;
     const sessionOptions = {
       intraOpNumThreads: c.intraOpNumThreads,
@@ -318,7 +313,10 @@ export class OnnxPredictor implements Predictor<Query, Query> {
       enableCpuMemArena: c.enableCpuMemArena,
       enableMemPattern: c.enableMemPattern,
     };
-    const meta: LoadedModel = await worker.load(source, sessionOptions, c.loadTimeoutMs);
+    const meta: LoadedModel =
+      typeof source === 'string'
+        ? await worker.load(source, sessionOptions, c.loadTimeoutMs)
+        : await worker.load(source.bytes, sessionOptions, c.loadTimeoutMs, source.sha256);
     this.specs = meta.inputs.map(toSpec);
     const fixed = meta.inputs
       .map((m) => m.shape?.[0])

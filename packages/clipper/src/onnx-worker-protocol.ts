@@ -23,7 +23,11 @@ export interface WireMeta {
 export type CrashMode = 'exit' | 'throw' | 'oom';
 
 export type ToWorker =
-  | { type: 'load'; model: Uint8Array | string; options: Record<string, unknown> }
+  /**
+   * Create a session from a file path or from bytes: transferred, or a view of shared memory that the
+   * worker copies first. With `sha256` the worker hashes its own bytes and refuses them on a mismatch.
+   */
+  | { type: 'load'; model: Uint8Array | string; sha256?: string; options: Record<string, unknown> }
   | { type: 'run'; id: number; feeds: Record<string, WireTensor>; crash?: CrashMode }
   /** Release the session and stay, idle, with onnxruntime loaded (answered by `released`). */
   | { type: 'release' }
@@ -36,7 +40,7 @@ export type FromWorker =
   | { type: 'ready'; tid: number | undefined; background: boolean }
   | { type: 'released' }
   | { type: 'loaded'; inputs: WireMeta[]; outputs: WireMeta[] }
-  | { type: 'load-failed'; message: string }
+  | { type: 'load-failed'; message: string; code?: 'HASH_MISMATCH' }
   | { type: 'result'; id: number; outputs: Record<string, WireTensor> }
   | { type: 'run-failed'; id: number; message: string };
 

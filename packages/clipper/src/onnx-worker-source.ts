@@ -16,6 +16,7 @@ export const ONNX_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const os = require('node:os');
 const fs = require('node:fs');
+const crypto = require('node:crypto');
 let session;
 let ort;
 let ortError;
@@ -92,10 +93,34 @@ function unsupported(next) {
   return undefined;
 }
 
+// The model as this thread builds from it: shared memory is copied into a buffer of its own first, so
+// the bytes hashed are the bytes built from and nobody can change them in between. Undefined when the
+// bytes do not hash to msg.sha256 (a mismatch has been reported then).
+function ownModel(msg) {
+  let model = msg.model;
+  if (typeof model === 'string') return model;
+  if (model.buffer instanceof SharedArrayBuffer) {
+    const own = new Uint8Array(model.byteLength);
+    own.set(model);
+    model = own;
+  }
+  if (msg.sha256 === undefined) return model;
+  const actual = crypto.createHash('sha256').update(model).digest('hex');
+  if (actual === msg.sha256) return model;
+  parentPort.postMessage({
+    type: 'load-failed',
+    code: 'HASH_MISMATCH',
+    message: 'the model has sha256 ' + actual + ' (' + model.byteLength + ' bytes), expected ' + msg.sha256,
+  });
+  return undefined;
+}
+
 async function load(msg) {
   try {
     if (ortError) throw new Error('onnxruntime-node could not be loaded: ' + message(ortError));
-    const next = await ort.InferenceSession.create(msg.model, msg.options);
+    const model = ownModel(msg);
+    if (model === undefined) return;
+    const next = await ort.InferenceSession.create(model, msg.options);
     const problem = unsupported(next);
     if (problem) {
       await next.release();

@@ -131,13 +131,18 @@ export class OnnxWorker {
   }
 
   /**
-   * Creates a session from `model` (bytes are copied once and the copy transferred, so the caller keeps
-   * them for a reload; structured cloning took ~6 ms of the main thread for a 0.8 MB model). A worker already serving keeps its old session if the new one fails (`LOAD_FAILED`).
+   * Creates a session from `model`. Bytes in shared memory (a `SharedArrayBuffer` view, e.g. from an
+   * in-process model registry) cross as they are: the worker copies them, so this thread neither copies
+   * nor allocates the model. Other bytes are copied once and the copy transferred, so the caller keeps
+   * them for a reload (structured cloning took ~6 ms of the main thread for a 0.8 MB model). With
+   * `sha256` the worker hashes the bytes it builds from and refuses them (`HASH_MISMATCH`) unless they
+   * match. A worker already serving keeps its old session if the new one fails (`LOAD_FAILED`).
    */
   load(
     model: Uint8Array | string,
     sessionOptions: Record<string, unknown>,
     timeoutMs: number,
+    sha256?: string,
   ): Promise<LoadedModel> {
     if (this.gone) return Promise.reject(new ContainerError('CRASHED', 'the onnx worker is gone'));
     this.loadCount++;
@@ -146,10 +151,14 @@ export class OnnxWorker {
       call = { resolve, reject };
     });
     this.loads.push(call as Call<LoadedModel>);
-    if (typeof model === 'string') this.post({ type: 'load', model, options: sessionOptions });
+    const checked = sha256 === undefined ? {} : { sha256 };
+    if (typeof model === 'string' || model.buffer instanceof SharedArrayBuffer)
+      this.post({ type: 'load', model, ...checked, options: sessionOptions });
     else {
       const copy = model.slice();
-      this.post({ type: 'load', model: copy, options: sessionOptions }, [copy.buffer as ArrayBuffer]);
+      this.post({ type: 'load', model: copy, ...checked, options: sessionOptions }, [
+        copy.buffer as ArrayBuffer,
+      ]);
     }
     return this.bounded(
       loaded,
@@ -240,7 +249,11 @@ export class OnnxWorker {
     } else if (msg.type === 'load-failed') {
       this.loads
         .shift()
-        ?.reject(new ContainerError('LOAD_FAILED', `onnxruntime could not load the model: ${msg.message}`));
+        ?.reject(
+          msg.code === 'HASH_MISMATCH'
+            ? new ContainerError('HASH_MISMATCH', msg.message)
+            : new ContainerError('LOAD_FAILED', `onnxruntime could not load the model: ${msg.message}`),
+        );
     } else {
       const call = this.runs.get(msg.id);
       if (!call) return;

@@ -1,21 +1,14 @@
 import type { Tensor } from '@geoml/core';
 import type { ModelRegistry, ModelWatch } from '@geoml/transport';
-import {
-  type ArtifactFiles,
-  checkFinite,
-  checkInputs,
-  type LoadedPredictor,
-  loadReplica,
-  signatureOf,
-  warmUp,
-  zeroInput,
-} from './artifact-loader.js';
+import { checkFinite, type ReplicaMaker, replicaMaker } from './artifact-loader.js';
 import type { Clipper } from './clipper.js';
 import { HotLoadError, type HotLoadEvent, type HotLoadStage } from './hot-load-events.js';
 import type { HotLoadSettings } from './hot-load-options.js';
 import { runLiveCanary } from './live-canary.js';
+import { nextTurn } from './next-turn.js';
 import { onnxWorkerKind } from './onnx-predictor-config.js';
 import { prestartWorkers } from './onnx-worker-pool.js';
+import { deployDark } from './version-deploy.js';
 
 type Query = Record<string, Tensor>;
 
@@ -42,15 +35,6 @@ export interface RolloutContext {
   emit(event: HotLoadEvent): void;
   /** False once the hot-loader was stopped. */
   running(): boolean;
-}
-
-/**
- * Lets the event loop run once (queries waiting on I/O included) before the next step of a swap, so
- * the main-thread pieces of a swap (resolving, copying a model to its worker, swapping, disposing)
- * never run back to back while a query waits behind all of them.
- */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
@@ -96,16 +80,19 @@ export class VersionRollout {
       if (!loaded) {
         this.emit({ type: 'loading', model, version: v });
         const started = this.clipper.clock.now();
-        const resolved = await this.registry.resolve(settings.artifact ?? model, version);
+        // Fetched, not hashed: the files are checked where they are read (see `replicaMaker`).
+        const fetched = await this.registry.fetch(settings.artifact ?? model, version);
+        const maker = await replicaMaker(fetched, settings.loader);
         this.checkRunning(w);
         stage = 'load';
         await nextTurn();
-        const input = await this.deploy(w, v, resolved, (s) => {
+        const setStage = (s: HotLoadStage) => {
           stage = s;
-        });
+        };
+        const input = await deployDark(this.clipper, w, v, maker, setStage, () => this.checkRunning(w));
         deployed = true;
         stage = 'canary';
-        await this.canary(w, v, resolved, input);
+        await this.canary(w, v, maker, input);
         this.checkRunning(w);
         if (settings.canaryShare !== undefined && from !== undefined) await this.liveCanary(w, v);
         this.emit({
@@ -121,6 +108,8 @@ export class VersionRollout {
       this.clipper.setServingVersion(model, v);
     } catch (e) {
       const error = asError(e);
+      // Bytes that do not match the registry's manifest fail resolving, wherever they were hashed.
+      if ((error as { code?: unknown }).code === 'HASH_MISMATCH') stage = 'resolve';
       if (deployed && this.servingVersion(model) !== v) {
         await this.clipper.undeployModel(model, v).catch(() => undefined);
       } else if (deployed && from === undefined) {
@@ -179,79 +168,8 @@ export class VersionRollout {
     prestartWorkers(onnxWorkerKind(loader?.onnx));
   }
 
-  /** Loads, checks and warms up the replicas and deploys them dark; returns the warm-up query. */
-  private async deploy(
-    w: Watched,
-    v: string,
-    resolved: ArtifactFiles,
-    setStage: (stage: HotLoadStage) => void,
-  ): Promise<Query> {
-    const { model, settings } = w;
-    const { artifact } = resolved;
-    // Replica 0 is made first: its declared inputs and warm-up answer give the signature.
-    const first = await loadReplica(resolved, settings.loader);
-    let firstTaken = false;
-    try {
-      checkInputs(artifact, first);
-      setStage('warm-up');
-      const input = settings.warmUpInput ?? zeroInput(artifact, first);
-      if (!input)
-        throw new HotLoadError(
-          'INSTALL_FAILED',
-          'the model declares no inputs and the artifact metadata names none; pass warmUpInput',
-        );
-      const warm = { batchSizes: settings.warmUpBatchSizes, rejectNonFinite: settings.rejectNonFinite };
-      const sample = await warmUp(first, input, warm);
-      this.checkRunning(w);
-      const signature = signatureOf(artifact, first, sample);
-      setStage('load');
-      // Further replicas load one after another: each load is a burst of CPU (a thread starting, a
-      // session being built) that competes with the version still serving, so one burst at a time.
-      let previous: Promise<unknown> = Promise.resolve();
-      const factory = (index: number): Promise<LoadedPredictor> => {
-        if (index === 0 && !firstTaken) {
-          firstTaken = true;
-          return Promise.resolve(first);
-        }
-        const made = previous.then(async () => {
-          await nextTurn();
-          const replica = await loadReplica(resolved, settings.loader);
-          try {
-            await warmUp(replica, input, warm);
-          } catch (e) {
-            await replica.dispose?.();
-            throw e;
-          }
-          return replica;
-        });
-        previous = made.catch(() => undefined);
-        return made;
-      };
-      await this.clipper.deployModel(model, v, factory, {
-        ...settings.deploy,
-        replicas: settings.replicas,
-        activate: false,
-        metadata: {
-          ...(signature ? { signature } : {}),
-          artifact: {
-            name: artifact.name,
-            version: artifact.version,
-            format: artifact.format,
-            sha256: artifact.sha256,
-            createdAt: artifact.createdAt,
-          },
-          ...(artifact.metadata.quality ? { quality: artifact.metadata.quality } : {}),
-        },
-      });
-      firstTaken = true;
-      return input;
-    } finally {
-      if (!firstTaken) await first.dispose?.();
-    }
-  }
-
   /** Shadow queries through the dark version's queue and batching, then the user's acceptance test. */
-  private async canary(w: Watched, v: string, resolved: ArtifactFiles, warmUpInput: Query): Promise<void> {
+  private async canary(w: Watched, v: string, maker: ReplicaMaker, warmUpInput: Query): Promise<void> {
     const { model, settings } = w;
     if (settings.canaryQueries === 0 && !settings.accept) return;
     const pool = settings.canaryInputs?.length ? settings.canaryInputs : [warmUpInput];
@@ -269,7 +187,7 @@ export class VersionRollout {
       );
     const outputs = answers.map((a) => a.output as Query);
     if (settings.rejectNonFinite) outputs.forEach(checkFinite);
-    await settings.accept?.({ model, version: v, artifact: resolved.artifact, inputs, outputs });
+    await settings.accept?.({ model, version: v, artifact: maker.artifact, inputs, outputs });
   }
 
   /** Drains and disposes versions beyond `keepVersions` (most recently served kept). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,13 +6,14 @@ import { ConfigError, systemClock, type Tensor, tensor } from '@geoml/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { buildOnnxModel, referenceMlp, sampleInput } from '../../../test/fixtures/onnx-models.js';
 import { ContainerError } from '../src/errors.js';
+import type { OnnxModelSource } from '../src/onnx-model-source.js';
 import { CRASH_NEXT_RUN, OnnxPredictor } from '../src/onnx-predictor.js';
 import { OnnxWorker } from '../src/onnx-worker.js';
 
 const mlpS = buildOnnxModel('mlp-s');
 const open: OnnxPredictor[] = [];
 
-async function predictor(bytes: Uint8Array | string, config = {}): Promise<OnnxPredictor> {
+async function predictor(bytes: OnnxModelSource, config = {}): Promise<OnnxPredictor> {
   const p = await OnnxPredictor.create(bytes, config);
   open.push(p);
   return p;
@@ -221,6 +223,30 @@ describe('OnnxPredictor', () => {
     await p.load(buildOnnxModel('noop').bytes);
     const out = await p.predict([{ input: tensor('float32', [1], new Float32Array([4])) }]);
     expect(values(out[0]?.output)).toEqual([4]);
+  });
+
+  it('builds from bytes its worker checked against their sha256, shared memory included; a changed byte is HASH_MISMATCH', async () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(mlpS.bytes.byteLength));
+    shared.set(mlpS.bytes);
+    const sha256 = createHash('sha256').update(mlpS.bytes).digest('hex');
+    const p = await predictor({ bytes: shared, sha256 });
+    expectReference(await p.predict([query(1)]), [1]);
+    expect(shared).toEqual(mlpS.bytes); // read, not moved or changed
+
+    // Bytes that do not hash to what they came with never replace the model serving.
+    const other = buildOnnxModel('mlp-s', 2).bytes;
+    expect((await rejection(p.load({ bytes: other, sha256 }))).code).toBe('HASH_MISMATCH');
+    expectReference(await p.predict([query(2)]), [2]);
+
+    // A worker that replaces a crashed one checks the kept bytes again: changed since, they are refused.
+    shared[shared.length - 1]! ^= 0xff;
+    p[CRASH_NEXT_RUN]();
+    expect((await rejection(p.predict([query(3)]))).code).toBe('CRASHED');
+    expect((await rejection(p.predict([query(3)]))).code).toBe('HASH_MISMATCH');
+
+    expect((await rejection(OnnxPredictor.create({ bytes: mlpS.bytes, sha256: 'abc' }))).code).toBe(
+      'LOAD_FAILED',
+    );
   });
 
   it('fails a batch over runTimeoutMs with TIMEOUT and replaces the worker', async () => {

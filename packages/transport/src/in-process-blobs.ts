@@ -22,7 +22,10 @@ function validateBlobName(name: string): void {
   }
 }
 
-/** A connection's view of a blob bucket; bytes are copied in and out, as over a wire. */
+/**
+ * A connection's view of a blob bucket; bytes are copied in and out, as over a wire, except through
+ * `share`, which hands out the stored (shared, read-only) memory itself.
+ */
 export class InProcessBlobStore implements BlobStore {
   constructor(
     private readonly owner: Pick<KvOwner, 'ensureOpen'>,
@@ -36,10 +39,13 @@ export class InProcessBlobStore implements BlobStore {
   async put(name: string, data: Uint8Array): Promise<BlobInfo> {
     this.owner.ensureOpen();
     validateBlobName(name);
-    const copy = copyBytes(data);
-    const sha256 = createHash('sha256').update(copy).digest('hex');
-    const info: BlobInfo = { bucket: this.store.name, name, size: copy.byteLength, sha256 };
-    this.store.blobs.set(name, { data: copy, info });
+    // Held in shared memory so that `share` can hand it to worker threads without a copy; never written
+    // again (a second put under the name stores new memory), so a view handed out stays what it was.
+    const stored = new Uint8Array(new SharedArrayBuffer(data.byteLength));
+    stored.set(data);
+    const sha256 = createHash('sha256').update(stored).digest('hex');
+    const info: BlobInfo = { bucket: this.store.name, name, size: stored.byteLength, sha256 };
+    this.store.blobs.set(name, { data: stored, info });
     return { ...info };
   }
 
@@ -48,6 +54,12 @@ export class InProcessBlobStore implements BlobStore {
     validateBlobName(name);
     const blob = this.store.blobs.get(name);
     return blob ? copyBytes(blob.data) : null;
+  }
+
+  async share(name: string): Promise<Uint8Array | null> {
+    this.owner.ensureOpen();
+    validateBlobName(name);
+    return this.store.blobs.get(name)?.data ?? null;
   }
 
   async info(name: string): Promise<BlobInfo | null> {

@@ -8,8 +8,13 @@ export {
   ModelRegistry,
   type ModelRegistryOptions,
   modelRegistryOptionsSchema,
-  type ResolvedArtifact,
 } from './model-registry.js';
+export {
+  type FetchedArtifact,
+  type ResolvedArtifact,
+  type StoredFile,
+  verifyFiles,
+} from './model-registry-files.js';
 export type { ModelWatch, ModelWatchOptions } from './model-registry-watch.js';
 export { type NatsCluster, type NatsClusterOptions, startNatsCluster } from './nats-cluster.js';
 export type { NatsConf, NatsConfValue } from './nats-conf.js';

@@ -1,14 +1,19 @@
-import { webcrypto } from 'node:crypto';
 import {
   ArtifactError,
   type ArtifactInput,
   createArtifact,
-  labelOf,
   type ModelArtifact,
   parseConfig,
 } from '@geoml/core';
 import { z } from 'zod';
 import { RegistryError, TransportError } from './errors.js';
+import {
+  checkSize,
+  type FetchedArtifact,
+  type ResolvedArtifact,
+  type StoredFile,
+  verifyFiles,
+} from './model-registry-files.js';
 import {
   allManifestsPattern,
   blobName,
@@ -34,11 +39,7 @@ export const modelRegistryOptionsSchema = z.object({
 });
 export type ModelRegistryOptions = z.input<typeof modelRegistryOptionsSchema>;
 
-/** A resolved version: its manifest and every file's bytes, each checked against its sha256. */
-export interface ResolvedArtifact {
-  artifact: ModelArtifact;
-  files: Record<string, Uint8Array>;
-}
+export type { ResolvedArtifact } from './model-registry-files.js';
 
 // Each claim attempt loses only to a publisher that just claimed that version, so this bounds the
 // number of publishers racing for one model rather than the registry's size.
@@ -120,20 +121,32 @@ export class ModelRegistry {
    * broken: the error says so, and the caller may resolve an older version explicitly.
    */
   async resolve(name: string, version: number | 'latest' = 'latest'): Promise<ResolvedArtifact> {
+    return verifyFiles(await this.fetch(name, version));
+  }
+
+  /**
+   * The manifest and every file of `name` at `version` as stored, without hashing them (errors as
+   * `resolve`, but a changed byte is for the reader to find: see `FetchedArtifact`). From a store in
+   * this process the bytes are its shared memory, not copies: for a consumer that checks and uses
+   * them off the main thread (Clipper's ONNX container hashes and builds in its worker thread).
+   */
+  async fetch(name: string, version: number | 'latest' = 'latest'): Promise<FetchedArtifact> {
     const artifact = await this.manifest(name, version);
     const { blobs } = await this.open();
-    const files: Record<string, Uint8Array> = {};
+    const files: Record<string, StoredFile> = {};
     await eachLimited(artifact.files, this.concurrency, async (file) => {
-      const bytes = await blobs.get(blobName(file.sha256));
+      const blob = blobName(file.sha256);
+      const bytes = blobs.share ? await blobs.share(blob) : await blobs.get(blob);
       if (!bytes)
         throw new RegistryError(
           'MISSING_BLOB',
-          `${name} v${artifact.version}: blob ${blobName(file.sha256)} of file "${file.path}" is missing`,
+          `${name} v${artifact.version}: blob ${blob} of file "${file.path}" is missing`,
         );
       // A plain Uint8Array view (no copy) whatever the transport returns (nats.js gives Buffers).
       const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      await checkBlob(artifact, file, view);
-      files[file.path] = view;
+      checkSize(artifact, file, view);
+      const { path, size, sha256 } = file;
+      files[path] = { path, size, sha256, bytes: view, shared: blobs.share !== undefined };
     });
     return { artifact, files };
   }
@@ -221,31 +234,6 @@ export class ModelRegistry {
     );
     return this.stores;
   }
-}
-
-/**
- * Refuses `bytes` unless they have the size and sha256 `file` names. The digest is WebCrypto's, which
- * hashes on libuv's thread pool: a serving process resolving a new version during a hot swap does not
- * spend its main thread (and its queries' latency) hashing the model.
- */
-async function checkBlob(
-  artifact: ModelArtifact,
-  file: ModelArtifact['files'][number],
-  bytes: Uint8Array,
-): Promise<void> {
-  const where = `${labelOf(artifact)}: file "${file.path}"`;
-  if (bytes.byteLength !== file.size)
-    throw new RegistryError(
-      'HASH_MISMATCH',
-      `${where} has ${bytes.byteLength} bytes, the manifest says ${file.size}`,
-    );
-  const digest = new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes));
-  const actual = Buffer.from(digest).toString('hex');
-  if (actual !== file.sha256)
-    throw new RegistryError(
-      'HASH_MISMATCH',
-      `${where} has sha256 ${actual}, the manifest says ${file.sha256}`,
-    );
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure. */

@@ -111,6 +111,13 @@ export interface BlobStore {
   put(name: string, data: Uint8Array): Promise<BlobInfo>;
   /** The bytes, or null when no blob has that name. */
   get(name: string): Promise<Uint8Array | null>;
+  /**
+   * The stored bytes themselves, not a copy, in memory every thread of this process can read (a view of
+   * a `SharedArrayBuffer`), or null when no blob has that name: a large blob goes to a worker thread
+   * without the caller's thread copying it. Read-only: writing to the view would change the stored
+   * blob. Only stores that keep blobs in this process have it (`InProcessTransport`); use `get` elsewhere.
+   */
+  share?(name: string): Promise<Uint8Array | null>;
   info(name: string): Promise<BlobInfo | null>;
   delete(name: string): Promise<boolean>;
   list(): Promise<BlobInfo[]>;

@@ -56,6 +56,28 @@ describe('InProcessTransport specifics', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('shares a stored blob as read-only shared memory; get and put still copy', async () => {
+    const hub = new InProcessHub();
+    const [a, b] = [hub.connect('a'), hub.connect('b')];
+    const written = bytes('model bytes');
+    await (await a.blobs('m')).put('x', written);
+    written[0] = 0; // the store took a copy
+    const store = await b.blobs('m');
+    const shared = await store.share!('x');
+    expect(shared!.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(new TextDecoder().decode(shared!)).toBe('model bytes');
+    expect(await store.share!('x')).toBe(shared); // the same memory, not a copy
+    const copy = (await store.get('x'))!;
+    expect(copy.buffer).toBeInstanceOf(ArrayBuffer);
+    copy[0] = 0;
+    expect(new TextDecoder().decode((await store.get('x'))!)).toBe('model bytes');
+    // A second put under the name stores new memory: what was shared before stays as it was.
+    await (await a.blobs('m')).put('x', bytes('other'));
+    expect(new TextDecoder().decode(shared!)).toBe('model bytes');
+    expect(await store.share!('gone')).toBeNull();
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('delivers asynchronously, never inside publish', async () => {
     const t = new InProcessHub().connect('r');
     const sub = t.subscribe('async');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type ArtifactInput, createRng, type ModelArtifact } from '@geoml/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessHub } from '../src/in-process-hub.js';
-import { ModelRegistry, RegistryError, type Transport } from '../src/index.js';
+import { ModelRegistry, RegistryError, type Transport, verifyFiles } from '../src/index.js';
 import { blobName } from '../src/model-registry-layout.js';
 import { startNatsServer } from '../src/nats-server.js';
 import { NatsTransport } from '../src/nats-transport.js';
@@ -265,6 +265,35 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
       const v3 = await trainer.publish(draft('c', 2));
       expect(v3.version).toBe(3);
       expect((await server.resolve('c', 2)).files['model.onnx']).toEqual(draft('c', 2).files['model.onnx']);
+    });
+
+    it('fetches files unhashed for the reader to check: verifyFiles refuses a changed byte, a size change fails at once', async () => {
+      const { trainer, server } = registries();
+      const v1 = await trainer.publish(draft('f', 1));
+      const fetched = await server.fetch('f', 1);
+      expect(fetched.artifact).toEqual(v1);
+      const file = fetched.files['model.onnx']!;
+      const manifest = v1.files.find((f) => f.path === 'model.onnx')!;
+      expect({ path: file.path, size: file.size, sha256: file.sha256 }).toEqual({
+        path: 'model.onnx',
+        size: manifest.size,
+        sha256: manifest.sha256,
+      });
+      expect(new Uint8Array(file.bytes)).toEqual(draft('f', 1).files['model.onnx']);
+      expect((await verifyFiles(fetched)).files).toEqual((await server.resolve('f', 1)).files);
+
+      const blobs = await pair.a.blobs(trainer.bucket);
+      const corrupt = (await blobs.get(blobName(manifest.sha256)))!.slice();
+      corrupt[7]! ^= 0xff;
+      await blobs.put(blobName(manifest.sha256), corrupt);
+      const tampered = await server.fetch('f', 1); // same size: only hashing finds it
+      await expectRegistryError(
+        verifyFiles(tampered),
+        'HASH_MISMATCH',
+        /f v1: file "model\.onnx" has sha256/,
+      );
+      await blobs.put(blobName(manifest.sha256), corrupt.subarray(1));
+      await expectRegistryError(server.fetch('f', 1), 'HASH_MISMATCH', /has \d+ bytes, the manifest says/);
     });
 
     it('refuses a missing blob with MISSING_BLOB naming the file; other versions still resolve', async () => {
