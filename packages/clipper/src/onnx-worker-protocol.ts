@@ -37,7 +37,8 @@ export type ToWorker =
   | { type: 'exit' };
 
 export type FromWorker =
-  | { type: 'ready'; tid: number | undefined; background: boolean }
+  /** Booted: its kernel thread id, whether it lowered itself to nice 19, and the nice value it had. */
+  | { type: 'ready'; tid: number | undefined; background: boolean; baseNice: number }
   | { type: 'released' }
   | { type: 'loaded'; inputs: WireMeta[]; outputs: WireMeta[] }
   | { type: 'load-failed'; message: string; code?: 'HASH_MISMATCH' }

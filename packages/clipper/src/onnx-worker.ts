@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Clock, Tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
@@ -17,6 +18,23 @@ export interface OnnxWorkerOptions {
    * model being loaded does not slow the ones serving. Ignored where the priority could not be raised back.
    */
   readonly background?: boolean;
+}
+
+/** What a thread reported when it booted (see the `ready` message). */
+interface Booted {
+  readonly tid: number | undefined;
+  readonly background: boolean;
+  readonly baseNice: number;
+}
+
+/** Sets a thread's nice value (Linux keeps one per thread); false where it is not allowed. */
+function renice(tid: number, nice: number): boolean {
+  try {
+    setPriority(tid, nice);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 interface Call<T> {
@@ -60,7 +78,7 @@ export class OnnxWorker {
   /** True between `serve()` and `release()`. */
   private serving = false;
   private loadCount = 0;
-  private booted: { tid: number | undefined; background: boolean } | undefined;
+  private booted: Booted | undefined;
   private readonly bootWaiters: ((info: { tid: number | undefined; background: boolean }) => void)[] = [];
   private options: OnnxWorkerOptions;
 
@@ -105,12 +123,18 @@ export class OnnxWorker {
     this.options = { ...this.options, ...options };
   }
 
-  /** From now on the thread runs at its normal priority: it serves. */
+  /**
+   * From now on the thread runs at its normal priority: it serves. Raised from this thread, at once: a
+   * message would first wait for the thread, still at nice 19, to get a core, and on a busy machine the
+   * batch sent right after it (a new version's first) would wait with it.
+   */
   serve(): void {
     if (this.serving || this.gone) return;
     this.serving = true;
-    if (this.options.background)
-      this.thread.postMessage({ type: 'priority', serving: true } satisfies ToWorker);
+    if (!this.options.background) return;
+    const booted = this.booted;
+    if (booted?.background && booted.tid !== undefined && renice(booted.tid, booted.baseNice)) return;
+    this.thread.postMessage({ type: 'priority', serving: true } satisfies ToWorker);
   }
 
   /** True after `serve()` until `release()`. */
@@ -240,7 +264,7 @@ export class OnnxWorker {
 
   private onMessage(msg: FromWorker): void {
     if (msg.type === 'ready') {
-      this.booted = { tid: msg.tid, background: msg.background };
+      this.booted = { tid: msg.tid, background: msg.background, baseNice: msg.baseNice };
       for (const wake of this.bootWaiters.splice(0)) wake(this.booted);
     } else if (msg.type === 'released') {
       this.releases.shift()?.resolve();
@@ -276,7 +300,7 @@ export class OnnxWorker {
     this.runs.clear();
     for (const call of this.loads.splice(0)) call.reject(err);
     for (const call of this.releases.splice(0)) call.reject(err);
-    this.booted ??= { tid: undefined, background: false };
+    this.booted ??= { tid: undefined, background: false, baseNice: 0 };
     for (const wake of this.bootWaiters.splice(0)) wake(this.booted);
   }
 

@@ -108,6 +108,20 @@ describe('spare ONNX worker threads', () => {
     if (tid !== undefined) await vi.waitFor(() => expect(getPriority(tid)).toBe(canRenice ? 19 : 0));
   });
 
+  it('is raised to normal priority by its first predict at once, even while a batch keeps the thread busy', async () => {
+    const mlpL = buildOnnxModel('mlp-l');
+    const p = await predictor(mlpL.bytes);
+    const { tid } = (await p.workerThread())!;
+    const row = (seed: number) => ({ input: tensor('float32', mlpL.inputShape, sampleInput(mlpL, seed)) });
+    // A long background batch holds the thread inside onnxruntime, where it reads no message.
+    const long = p.predictInBackground(Array.from({ length: 1024 }, (_, i) => row(i)));
+    const served = p.predict([row(1)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    if (tid !== undefined) expect(getPriority(tid)).toBe(0);
+    expect((await long).length).toBe(1024);
+    expect((await served).length).toBe(1);
+  });
+
   it('ends a thread that has created MAX_LOADS_PER_THREAD sessions instead of keeping it', async () => {
     const p = await predictor(mlpS.bytes);
     for (let i = 1; i < MAX_LOADS_PER_THREAD; i++) await p.load(i % 2 ? noop.bytes : mlpS.bytes);
