@@ -49,10 +49,10 @@ export type OnnxPredictorSettings = z.output<typeof onnxPredictorConfigSchema>;
 
 /** The kind of pooled worker thread predictors with `config` use (see `prestartWorkers`). */
 export function onnxWorkerKind(config: OnnxPredictorConfig = {}): WorkerKind {
-  const { resourceLimits, background } = parseConfig(
-    onnxPredictorConfigSchema,
-    config,
-    'onnx predictor config',
-  );
+  return workerKindOf(parseConfig(onnxPredictorConfigSchema, config, 'onnx predictor config'));
+}
+
+/** `onnxWorkerKind` of settings already parsed. */
+export function workerKindOf({ resourceLimits, background }: OnnxPredictorSettings): WorkerKind {
   return { background, ...(resourceLimits ? { resourceLimits } : {}) };
 }

@@ -4,8 +4,8 @@ import { type OnnxModelSource, type Source, sourceOf } from './onnx-model-source
 import {
   type OnnxPredictorConfig,
   onnxPredictorConfigSchema,
-  onnxWorkerKind,
   type OnnxPredictorSettings as Settings,
+  workerKindOf,
 } from './onnx-predictor-config.js';
 import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
 import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
@@ -258,7 +258,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
 
   /** Which spare threads of the pool this predictor can use. */
   get workerKind(): WorkerKind {
-    return onnxWorkerKind(this.config);
+    return workerKindOf(this.config);
   }
 
   /** Test hook: makes the next batch crash its worker. */
