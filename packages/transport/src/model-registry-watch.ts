@@ -1,7 +1,7 @@
 import type { ModelArtifact } from '@geoml/core';
 import { RegistryError } from './errors.js';
-import { decodeManifest, parseManifestKey } from './model-registry-layout.js';
-import type { KvWatch } from './transport.js';
+import { parseManifestKey } from './model-registry-layout.js';
+import type { KvEntry, KvWatch } from './transport.js';
 
 export interface ModelWatchOptions {
   /**
@@ -42,7 +42,12 @@ export function reportTo(onError: ModelWatchOptions['onError']): (error: Registr
 export function modelWatch(
   name: string,
   kvWatch: KvWatch,
-  start: { first: ModelArtifact | undefined; after: number },
+  start: {
+    first: ModelArtifact | undefined;
+    after: number;
+    /** Decodes a manifest entry (`decodeManifest`, possibly remembered). */
+    decode: (entry: KvEntry, version: number) => ModelArtifact;
+  },
   options: ModelWatchOptions,
 ): ModelWatch {
   const report = reportTo(options.onError);
@@ -72,7 +77,7 @@ export function modelWatch(
         if (key.version <= last) continue;
         let artifact: ModelArtifact;
         try {
-          artifact = decodeManifest(entry.value, name, key.version);
+          artifact = start.decode(entry, key.version);
         } catch (e) {
           if (!(e instanceof RegistryError)) throw e;
           report(e);

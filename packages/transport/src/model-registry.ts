@@ -19,14 +19,14 @@ import {
   blobName,
   checkName,
   checkVersion,
-  decodeManifest,
   encodeManifest,
   manifestKey,
   manifestPattern,
   parseManifestKey,
 } from './model-registry-layout.js';
+import { ManifestCache } from './model-registry-manifests.js';
 import { type ModelWatch, type ModelWatchOptions, modelWatch, reportTo } from './model-registry-watch.js';
-import type { BlobStore, KvStore, Transport } from './transport.js';
+import type { BlobStore, KvEntry, KvStore, Transport } from './transport.js';
 
 export const modelRegistryOptionsSchema = z.object({
   /** Name of the kv bucket (manifests) and of the blob bucket (files). Default `geoml-models`. */
@@ -57,6 +57,7 @@ export class ModelRegistry {
   readonly bucket: string;
   private readonly concurrency: number;
   private stores: Promise<{ kv: KvStore; blobs: BlobStore }> | undefined;
+  private readonly manifests = new ManifestCache();
 
   constructor(
     private readonly transport: Transport,
@@ -163,7 +164,7 @@ export class ModelRegistry {
     const { kv } = await this.open();
     const entry = await kv.get(manifestKey(name, v));
     if (!entry) throw new RegistryError('NOT_FOUND', `model "${name}" has no version ${v}`);
-    return decodeManifest(entry.value, name, v);
+    return this.manifests.decode(entry, name, v);
   }
 
   /** Published versions of `name`, ascending; empty for an unknown model. */
@@ -216,7 +217,8 @@ export class ModelRegistry {
           }
         }
       }
-      return modelWatch(name, kvWatch, { first, after }, options);
+      const decode = (entry: KvEntry, version: number) => this.manifests.decode(entry, name, version);
+      return modelWatch(name, kvWatch, { first, after, decode }, options);
     } catch (e) {
       kvWatch.stop();
       throw e;

@@ -310,6 +310,27 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
       expect((await server.resolve('gone', 1)).files['meta/labels.json']).toEqual(enc('["seed-1"]'));
     });
 
+    it('gives every reader of a manifest its own copy, and reads other bytes under its key afresh', async () => {
+      const { trainer, server, bucket } = registries();
+      const v1 = await trainer.publish(draft('k', 1));
+      const first = await server.manifest('k', 1);
+      (first.metadata as Record<string, unknown>).note = 'changed by a reader';
+      const second = await server.manifest('k', 1);
+      expect(second).toEqual(v1);
+      expect((await server.resolve('k', 1)).artifact).toEqual(v1);
+
+      // The key rewritten (an operator's hand, a bad copy): what is stored now counts, not what was read.
+      const kv = await pair.a.kv(bucket);
+      await kv.put('manifest.k.1', enc(JSON.stringify({ ...v1, metadata: { note: 'rewritten' } })));
+      expect((await server.manifest('k', 1)).metadata).toEqual({ note: 'rewritten' });
+      await kv.put('manifest.k.1', enc('{"name": "k",'));
+      await expectRegistryError(
+        server.manifest('k', 1),
+        'INVALID_MANIFEST',
+        /k v1: manifest is not UTF-8 JSON/,
+      );
+    });
+
     it('refuses hostile manifests naming the field, skips them in watches, and keeps publishing', async () => {
       const { trainer, server, bucket } = registries();
       const v1 = await trainer.publish(draft('h', 1));
