@@ -7,7 +7,7 @@ import type { HotLoadSettings } from './hot-load-options.js';
 import { runLiveCanary } from './live-canary.js';
 import { nextTurn } from './next-turn.js';
 import { onnxWorkerKind } from './onnx-predictor-config.js';
-import { prestartWorkers } from './onnx-worker-pool.js';
+import { prestartWorkers, type WorkerKind } from './onnx-worker-pool.js';
 import { deployDark } from './version-deploy.js';
 
 type Query = Record<string, Tensor>;
@@ -25,6 +25,8 @@ export interface Watched {
   /** Versions that served, oldest first (no duplicates): rollback goes to the one before the last. */
   readonly history: string[];
   loop: Promise<void> | undefined;
+  /** The kind of ONNX worker thread its replicas use, once known (parsing the settings is not free). */
+  onnxWorkers?: WorkerKind;
 }
 
 /** What a rollout needs from its hot-loader. */
@@ -70,10 +72,7 @@ export class VersionRollout {
     const v = String(version);
     const from = this.servingVersion(model);
     if (from === v) return;
-    const loaded = this.clipper
-      .listModels()
-      .find((m) => m.name === model)
-      ?.versions.some((x) => x.version === v);
+    const loaded = this.clipper.getModelVersion(model, v) !== undefined;
     let stage: HotLoadStage = 'resolve';
     let deployed = false;
     try {
@@ -160,12 +159,11 @@ export class VersionRollout {
    */
   private prestart(w: Watched): void {
     const { loader } = w.settings;
-    const info = this.clipper
-      .getModel(w.model)
-      .versions.find((x) => x.version === this.servingVersion(w.model));
+    const info = this.clipper.getModelVersion(w.model);
     const format = (info?.metadata?.artifact as { format?: string } | undefined)?.format;
     if (format !== 'onnx' || loader?.loaders?.onnx) return;
-    prestartWorkers(onnxWorkerKind(loader?.onnx));
+    w.onnxWorkers ??= onnxWorkerKind(loader?.onnx);
+    prestartWorkers(w.onnxWorkers);
   }
 
   /** Shadow queries through the dark version's queue and batching, then the user's acceptance test. */
@@ -193,8 +191,8 @@ export class VersionRollout {
   /** Drains and disposes versions beyond `keepVersions` (most recently served kept). */
   async retire(w: Watched): Promise<void> {
     const { model, settings } = w;
-    const info = this.clipper.listModels().find((m) => m.name === model);
-    if (!info) return;
+    if (this.clipper.getModelVersion(model) === undefined) return; // nothing serves: nothing to retire
+    const info = this.clipper.getModel(model);
     const rank = (v: string) => w.history.indexOf(v); // -1: never served through this loader
     const others = info.versions
       .map((x) => x.version)
@@ -216,14 +214,14 @@ export class VersionRollout {
     const clock = this.clipper.clock;
     const until = clock.now() + timeoutMs;
     while (clock.now() < until) {
-      const info = this.clipper.getModel(model).versions.find((x) => x.version === v);
+      const info = this.clipper.getModelVersion(model, v);
       if (!info || (info.queueLength === 0 && info.replicas.every((r) => !r.busy))) return;
       await clock.sleep(this.drainPollMs);
     }
   }
 
   servingVersion(model: string): string | undefined {
-    return this.clipper.listModels().find((m) => m.name === model)?.servingVersion;
+    return this.clipper.getModelVersion(model)?.version;
   }
 
   /** Throws STOPPED once the hot-loader or this model's watch was stopped. */
