@@ -2,7 +2,9 @@ import { readdirSync } from 'node:fs';
 import { ConfigError, loadTf, type Tensor, tensor } from '@geoml/core';
 import { ModelRegistry, NatsTransport, startNatsServer } from '@geoml/transport';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ArtifactFiles } from '../src/artifact-loader.js';
 import { HotLoadError } from '../src/hot-load-events.js';
+import { OnnxPredictor } from '../src/onnx-predictor.js';
 import { closeSpareWorkers, spareWorkers } from '../src/onnx-worker-pool.js';
 import {
   answeredBy,
@@ -116,6 +118,34 @@ describe('HotLoader over the in-process registry', () => {
     expect(answeredBy(r.output, 4)).toBe(1);
     await expect(loader.load(MODEL, 2)).rejects.toMatchObject({ code: 'INSTALL_FAILED' });
     expect(clipper.getModel(MODEL).servingVersion).toBe('1');
+  });
+
+  it('hands a custom loader checked private copies of the files, and refuses a changed byte before calling it', async () => {
+    const { transport, registry, clipper, loader, events } = setup();
+    const seen: { version: number; shared: boolean }[] = [];
+    const loaders = {
+      onnx: async ({ artifact, files }: ArtifactFiles) => {
+        const bytes = files['model.onnx']!;
+        seen.push({ version: artifact.version, shared: bytes.buffer instanceof SharedArrayBuffer });
+        return OnnxPredictor.create(bytes);
+      },
+    };
+    await publishOnnx(registry, V1.bytes);
+    await loader.watch(MODEL, { loader: { loaders } });
+    registerApp(clipper);
+    await loader.unwatch(MODEL);
+    const v2 = await publishOnnx(registry, V2.bytes);
+    const blobs = await transport.blobs(registry.bucket);
+    const tampered = new Uint8Array(V2.bytes);
+    tampered[10]! ^= 0xff;
+    await blobs.put(`sha256-${v2.files[0]!.sha256}`, tampered);
+
+    expect((await loader.watch(MODEL, { loader: { loaders } })).servingVersion).toBe('1');
+    const failed = events.find((e) => e.type === 'failed');
+    expect(failed).toMatchObject({ version: '2', stage: 'resolve' });
+    expect((failed as { error: Error & { code?: string } }).error).toMatchObject({ code: 'HASH_MISMATCH' });
+    expect(seen).toEqual([{ version: 1, shared: false }]);
+    expect(answeredBy((await clipper.predict('app', query(5))).output, 5)).toBe(1);
   });
 
   it('refuses a version its canary acceptance test rejects, and undeploys it', async () => {
