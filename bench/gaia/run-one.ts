@@ -85,6 +85,8 @@ export interface RunInput {
   staleness?: number;
   /** Per-link WAN budget (Mbit/s) for the engine's threshold controller (beyond the paper). */
   budgetMbps?: number;
+  /** The controller's rule (the engine's default when absent). */
+  budgetRule?: 'ratio' | 'step';
   /** What-if knob of the profile: scales every WAN one-way latency. */
   wanLatencyScale?: number;
   /** The engine's hub overlay (C2); absent: all-to-all. */
@@ -114,6 +116,7 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
       tau0,
       staleness,
       ...(input.budgetMbps === undefined ? {} : { budgetMbps: input.budgetMbps }),
+      ...(input.budgetRule === undefined ? {} : { budgetRule: input.budgetRule }),
       stop: {
         maxClocks: input.maxClocks,
         atTarget: !input.toEnd,

@@ -2,6 +2,7 @@ import type { MirrorOptions } from './mirror.js';
 import { type OverlayGroup, overlayRole } from './overlay.js';
 import type { KeyRange, ParameterLayout } from './param-layout.js';
 import type { SyncPolicy } from './sync-policy.js';
+import type { ThresholdRule } from './threshold-controller.js';
 import type { ShardAddress } from './worker.js';
 
 /** Training modes: Gaia's ASP variants and the baselines, all on the same engine. */
@@ -20,7 +21,9 @@ export interface DeploymentInput {
   readonly ds: number;
   readonly tau0: number;
   readonly barrierBytes: number;
+  /** Per-link WAN budget of the region (Mbit/s) for the threshold controller, and its rule. */
   readonly budgetMbps?: number;
+  readonly budgetRule?: ThresholdRule;
   /** Clocks already trained (a resumed run): the significance schedule continues from there. */
   readonly clockOffset?: number;
   /** ASP modes: the overlay's groups (checked by `resolveOverlay`); absent: all-to-all mirroring. */
@@ -93,7 +96,16 @@ export function planDeployment(input: DeploymentInput): RegionPlan[] {
           barrierBytes: input.barrierBytes,
           filter: { tau0: input.tau0, encoding: mode === 'asp-int8' ? 'int8' : 'float32' },
           clockOffset: input.clockOffset ?? 0,
-          ...(input.budgetMbps ? { controller: { budgetMbps: input.budgetMbps } } : {}),
+          // Each shard's mirror sends on the same links: it gets its share of the region's budget
+          // (the authors divide `wan_bandwidth_limit` by their channel count the same way).
+          ...(input.budgetMbps
+            ? {
+                controller: {
+                  budgetMbps: input.budgetMbps / ranges.length,
+                  ...(input.budgetRule ? { rule: input.budgetRule } : {}),
+                },
+              }
+            : {}),
         };
         at(region).shards.push({
           subject: addresses[k]?.subject as string,

@@ -125,7 +125,9 @@ export class Mirror {
       // Without mirror clocks (Gaia_Async) the hub ships its aggregate at its own clock.
       if (this.mirrorClock) this.groupClock = new GroupClock(options.peers);
     }
-    this.controller = options.controller ? new ThresholdController(options.controller) : undefined;
+    this.controller = options.controller
+      ? new ThresholdController({ tau0: this.filter.tau0, ...options.controller })
+      : undefined;
     this.lastTickAt = clock.now();
   }
 
@@ -159,6 +161,7 @@ export class Mirror {
       this.controller.observe(
         [...this.links.values()].map((l) => l.sinceTick),
         elapsed,
+        t + this.offset,
       );
     }
     this.lastTickAt = this.clock.now();

@@ -50,8 +50,16 @@ export const trainConfigSchema = z
     tau0: z.number().min(0).max(10).default(0.01),
     /** Unacknowledged bytes on a WAN link above which the selective barrier announces indexes first. */
     barrierBytes: z.number().int().min(0).default(65_536),
-    /** Per-link WAN budget (Mbit/s) for the threshold controller; absent: τ0/√t alone. */
+    /**
+     * Per-link WAN budget (Mbit/s) of each region: a controller raises the significance threshold above
+     * τ0/√t (never below it) to hold every outgoing link near it; absent: τ0/√t alone. See docs/training.md.
+     */
     budgetMbps: z.number().positive().optional(),
+    /**
+     * How the controller moves the threshold: `ratio` (by the measured bytes / budget, multiplicatively,
+     * within a few clocks) or `step` (the authors' ±0.005 per clock).
+     */
+    budgetRule: z.enum(['ratio', 'step']).default('ratio'),
     /** Compute cost per step, from `calibrate()`; measured at start when absent. */
     costModel: z
       .object({

@@ -24,6 +24,11 @@ export interface ProgressEvent {
   readonly blocked: BlockedTime;
   /** Shipped / accumulated update entries over all mirrors (ASP modes; 1 otherwise). */
   readonly fractionShipped: number;
+  /**
+   * With `budgetMbps`: the largest raise of the significance threshold above τ0/√t over the mirrors
+   * (0: the budget does not bind); absent without a budget.
+   */
+  readonly thresholdRaise?: number;
 }
 
 export interface TrainResult {

@@ -77,7 +77,7 @@ async function execute(
     tau0: cfg.tau0,
     barrierBytes: cfg.barrierBytes,
     clockOffset: offset,
-    ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps } : {}),
+    ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps, budgetRule: cfg.budgetRule } : {}),
     ...(groups ? { groups } : {}),
   });
   const here = localPlans(plans, cfg.mode, options.regions);
@@ -135,6 +135,7 @@ async function execute(
     const acc = ms.reduce((n, m) => n + m.filter.stats.accumulated, 0);
     return ms.length === 0 ? 1 : acc === 0 ? 0 : ms.reduce((n, m) => n + m.filter.stats.shipped, 0) / acc;
   };
+  const thresholdRaise = () => Math.max(0, ...mirrors().map((m) => m.controller?.raise ?? 0));
   const evaluate = async (params: Float32Array): Promise<Quality> => {
     const q = model.evaluate(layout.unflatten(params));
     return q instanceof Promise && track ? track(q) : q;
@@ -179,6 +180,7 @@ async function execute(
         links: meter.stats(),
         blocked: blocked(),
         fractionShipped: fractionShipped(),
+        ...(cfg.budgetMbps ? { thresholdRaise: thresholdRaise() } : {}),
       });
     });
   }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MirrorClock } from '../src/mirror-clock.js';
 import { mayRead, stalenessBound } from '../src/sync-policy.js';
-import { ThresholdController } from '../src/threshold-controller.js';
 
 describe('MirrorClock', () => {
   it('blocks a region more than DS clocks ahead of the slowest mirror, and releases when it catches up', async () => {
@@ -40,16 +39,5 @@ describe('sync policies', () => {
     expect(mayRead({ kind: 'ssp', staleness: 2 }, 5, 3)).toBe(true);
     expect(mayRead({ kind: 'ssp', staleness: 2 }, 6, 3)).toBe(false);
     expect(mayRead({ kind: 'tap' }, 1000, 0)).toBe(true);
-  });
-});
-
-describe('ThresholdController', () => {
-  it('raises the threshold over budget, lowers it under, never below the schedule', () => {
-    // 8 Mbit/s = 1000 bytes per ms
-    const c = new ThresholdController({ budgetMbps: 8, step: 0.01 });
-    expect(c.observe([500, 2000], 1)).toBeCloseTo(0.01, 12);
-    expect(c.observe([1050], 1)).toBeCloseTo(0.01, 12); // inside the band: hold
-    expect(c.observe([100], 1)).toBeCloseTo(0, 12);
-    expect(c.observe([100], 1)).toBe(0);
   });
 });
