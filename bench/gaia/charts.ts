@@ -12,14 +12,19 @@ function widen(svg: string, legendItems: number): string {
     .replace('<rect width="760"', `<rect width="${width}"`);
 }
 
-/** Quality against log10 virtual seconds, one line per mode, for one workload's runs on one network. */
+/**
+ * Quality against log10 virtual seconds for one workload's runs on one network: one line per mode, then
+ * one per variant (e.g. `asp+budget`).
+ */
 export function qualityChart(workload: string, runs: RunRecord[], network: string): string | null {
   if (runs.length === 0) return null;
-  const lines = MODES.flatMap((mode) => {
-    const r = runs.find((x) => x.mode === mode);
-    if (!r) return [];
+  const chosen = [
+    ...MODES.flatMap((mode) => runs.find((x) => x.mode === mode && x.variant === undefined) ?? []),
+    ...runs.filter((x) => x.variant !== undefined),
+  ];
+  const lines = chosen.flatMap((r) => {
     const points = r.series.filter((p) => p.timeS > 0).map((p) => [Math.log10(p.timeS), p.value] as const);
-    return points.length ? [{ name: mode, points }] : [];
+    return points.length ? [{ name: r.variant ?? r.mode, points }] : [];
   });
   const metric = runs[0]?.qualityMetric ?? 'quality';
   const target = runs[0]?.targetQuality;
@@ -34,19 +39,27 @@ export function qualityChart(workload: string, runs: RunRecord[], network: strin
   );
 }
 
-/** bsp's time to target over each mode's, per profile (log scale; a bar is absent when the mode missed). */
+/**
+ * bsp's time to target over each mode's, per profile, the budget set's two modes last (log scale; a bar
+ * is absent when the mode missed or did not run there).
+ */
 export function speedupChart(part: PartResult): string {
   const profiles = [...new Set(part.runs.map((r) => r.profile))];
-  const modes = MODES.filter((m) => m !== 'bsp');
   const time = (r: RunRecord | undefined) => (r?.reachedTarget ? (r.timeToTargetS as number) : Number.NaN);
-  const series = modes.map((mode) => ({
-    name: mode,
+  const bars = (name: string, runs: RunRecord[], mode: string) => ({
+    name,
     values: profiles.map((p) => {
       const bsp = part.runs.find((r) => r.profile === p && r.mode === 'bsp');
       const bspTime = bsp ? (bsp.timeToTargetS ?? bsp.elapsedS) : Number.NaN;
-      return bspTime / time(part.runs.find((r) => r.profile === p && r.mode === mode));
+      return bspTime / time(runs.find((r) => r.profile === p && r.mode === mode));
     }),
-  }));
+  });
+  const series = [
+    ...MODES.filter((m) => m !== 'bsp').map((mode) => bars(mode, part.runs, mode)),
+    ...part.budget.runs
+      .filter((r) => r.profile === 'ss')
+      .map((r) => bars(r.variant as string, part.budget.runs, r.mode)),
+  ];
   return widen(
     barChart({
       title: `${part.workload}: speed-up over bsp (time to target; lower bound where bsp missed it)`,

@@ -1,11 +1,12 @@
 /**
  * One workload's share of the benchmark: run the centralized reference(s) that define the target, sweep
  * DS for `asp` on `ss`, then every profile × mode, the what-if set (ss with latency scaled to a third of a
- * clock), the τ0 sweep, and the variants (hub overlay on ec2-11, bandwidth budget). Runs stop at the target
+ * clock), the variants on ec2-11 (hub overlay, the ss DS), the bandwidth-budget set, and the τ0 sweep. Runs stop at the target
  * (or at 1.5× the reference's clocks); runs left when the wall-time budget is spent are listed as skipped.
  */
 import type { Mode } from '@geoml/gaia';
 import { Progress } from '../lib/progress.js';
+import { type BudgetSet, budgetRunCount, runBudgetSet } from './budget.js';
 import { type Calibration, calibrateAndSize } from './calibration.js';
 import { applyTarget, type RunInput, type RunRecord, runOne, targetFrom } from './run-one.js';
 import {
@@ -40,8 +41,10 @@ export interface PartResult {
    * one-way latency is a third of a clock (the premise the real ss misses); all modes.
    */
   whatIf: { wanLatencyScale: number; ssLatencyMs: number; runs: RunRecord[] };
-  /** Runs beyond the issue's modes: asp with the hub overlay on ec2-11; asp on ss with a link budget. */
+  /** Runs beyond the issue's modes: asp with the hub overlay on ec2-11, and at the ss DS there. */
   variants: RunRecord[];
+  /** The bandwidth-budget set (beyond the paper), judged apart from the headline modes. */
+  budget: BudgetSet;
   skipped: { profile: ProfileName | 'ss-what-if'; mode: Mode; variant?: string; reason: string }[];
 }
 
@@ -74,7 +77,10 @@ export async function runPart(
     ASP_FIRST.length +
     tau0s.length +
     (ec2 ? 3 : 0) +
-    1;
+    budgetRunCount(
+      profiles.filter((p) => p !== 'lan'),
+      quick,
+    );
   const progress = new Progress(`gaia ${spec.name}`, total);
   const base = (profile: ProfileName, mode: Mode, maxClocks: number, toEnd: boolean): RunInput => ({
     workload: spec.name,
@@ -216,6 +222,20 @@ export async function runPart(
     }
   }
 
+  const budget = await runBudgetSet({
+    lanMbps: calibration.lanMbps,
+    quick,
+    profiles: profiles.filter((p) => p !== 'lan'),
+    input: (profile, mode, toEnd) => ({
+      ...base(profile, mode, capOf(profile), toEnd),
+      ds: dsOf(profile),
+      targetQuality: refOf(profile).targetQuality,
+    }),
+    whatIfScale: scale,
+    ssReference: ref2,
+    bounded,
+  });
+
   // τ0 sweep beside the headline 1 % (the DS sweep's chosen run), asp on ss with the chosen DS.
   const tau0Points: Tau0Point[] = [tau0Point(best, ref2)];
   for (const tau0 of tau0s) {
@@ -224,12 +244,6 @@ export async function runPart(
     if (r) tau0Points.push(tau0Point(r, ref2));
   }
 
-  const budgetMbps = calibration.ssMbps / 2;
-  const budgeted = await bounded(
-    { ...base('ss', 'asp', capOf('ss'), false), ds, targetQuality: ref2.targetQuality, budgetMbps },
-    { profile: 'ss', mode: 'asp', variant: 'asp+budget' },
-  );
-  if (budgeted) variants.push({ ...budgeted, variant: 'asp+budget', budgetMbps });
   progress.end();
   return {
     workload: spec.name,
@@ -247,6 +261,7 @@ export async function runPart(
     runs,
     whatIf: { wanLatencyScale: scale, ssLatencyMs: calibration.whatIfSsLatencyMs, runs: whatIfRuns },
     variants,
+    budget,
     skipped,
   };
 }

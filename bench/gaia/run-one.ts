@@ -15,6 +15,8 @@ export interface SeriesPoint {
   readonly value: number;
   readonly wanBytes: number;
   readonly fractionShipped: number;
+  /** With a budget: the largest raise of the threshold above τ0/√t over the mirrors. */
+  readonly thresholdRaise?: number;
 }
 
 export interface RunRecord {
@@ -60,6 +62,7 @@ export interface RunRecord {
   /** ASP modes: how many shipped updates went in each wire layout (C3: pairs, bitmap, dense). */
   encodings?: Record<string, number>;
   budgetMbps?: number;
+  budgetRule?: 'ratio' | 'step';
   /** Set when this record is the same run as another one (identical config in virtual time). */
   sameRunAs?: string;
   series: SeriesPoint[];
@@ -134,6 +137,7 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
           value: e.quality.value,
           wanBytes: e.wanBytes,
           fractionShipped: e.fractionShipped,
+          ...(e.thresholdRaise === undefined ? {} : { thresholdRaise: e.thresholdRaise }),
         }),
     });
     const record: RunRecord = {
@@ -167,6 +171,8 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
       ...(input.wanLatencyScale === undefined ? {} : { wanLatencyScale: input.wanLatencyScale }),
       ...(input.overlay === undefined ? {} : { overlay: input.overlay }),
       ...(r.encodings === undefined ? {} : { encodings: { ...r.encodings } }),
+      ...(input.budgetMbps === undefined ? {} : { budgetMbps: input.budgetMbps }),
+      ...(input.budgetMbps === undefined ? {} : { budgetRule: input.budgetRule ?? 'ratio' }),
       series,
     };
     return input.targetQuality === undefined ? record : applyTarget(record, input.targetQuality);

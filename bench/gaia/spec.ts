@@ -103,6 +103,20 @@ export function workloadSpecs(quick: boolean): WorkloadSpec[] {
   ];
 }
 
+/**
+ * The bandwidth-budget set (beyond the paper; bench/README.md, gaia): `budgetMbps` = this fraction of the
+ * profile's slowest WAN link, on every link of every region, for every workload and profile. The slowest
+ * link because every region ships the same updates to all its peers, so its slowest link binds, and
+ * the authors' 11-region config sets one `wan_bandwidth_limit` near their worst pair's bandwidth
+ * (reference/gaia.md §1.3); half of it because a region ships in one burst per clock and its control
+ * messages share the link, so a link run at its full rate queues.
+ */
+export const BUDGET_FRACTION = 0.5;
+/** Fractions run beside BUDGET_FRACTION for asp+budget on ss: how much the choice matters. */
+export const BUDGET_FRACTION_SWEEP = [0.25, 1] as const;
+/** ASP modes run with the budget. */
+export const BUDGET_MODES = ['asp', 'asp-int8'] as const;
+
 /** Mirror-clock bounds swept for `asp` on `ss`; the fastest to target is then used on lan, vc and ss. */
 export const DS_SWEEP = { quick: [0, 8], full: [0, 4, 16] } as const;
 /**

@@ -16,13 +16,13 @@ const find = (runs: RunRecord[], w: string, p: string, m: string) =>
 
 /** Time a run needed, or a lower bound (its whole run) when it never reached the target. */
 const timeOf = (r: RunRecord) => ({ t: r.timeToTargetS ?? r.elapsedS, exact: r.reachedTarget });
-const bytesOf = (r: RunRecord) => r.wanBytesToTarget ?? r.wanBytes;
+export const bytesOf = (r: RunRecord) => r.wanBytesToTarget ?? r.wanBytes;
 
-type Groups = Record<
+export type Groups = Record<
   'aspOverLan' | 'aspSpeedupOverBsp' | 'bspSlowdownOverLan' | 'aspBytesOverBsp' | 'int8BytesOverAsp',
   Record<string, Ratio>
 >;
-const emptyGroups = (): Groups => ({
+export const emptyGroups = (): Groups => ({
   aspOverLan: {},
   aspSpeedupOverBsp: {},
   bspSlowdownOverLan: {},
@@ -34,7 +34,7 @@ const emptyGroups = (): Groups => ({
  * The ratios of one workload × profile into `g` under `key`. `goalProfile` picks the speed-up goal (the
  * what-if set is judged by ss's goal, and reported apart).
  */
-function profileRatios(g: Groups, key: string, runs: RunRecord[], goalProfile: string): void {
+export function profileRatios(g: Groups, key: string, runs: RunRecord[], goalProfile: string): void {
   const of = (m: string) => runs.find((r) => r.mode === m);
   const lan = of('lan-bsp');
   const asp = of('asp');
@@ -88,9 +88,9 @@ function profileRatios(g: Groups, key: string, runs: RunRecord[], goalProfile: s
   }
 }
 
-const judgedOf = (groups: Record<string, Record<string, Ratio>>) =>
+export const judgedOf = (groups: Record<string, Record<string, Ratio>>) =>
   Object.values(groups).flatMap((g) => Object.values(g).filter((r) => r.met !== null));
-const countMet = (judged: Ratio[]) => `${judged.filter((r) => r.met).length}/${judged.length}`;
+export const countMet = (judged: Ratio[]) => `${judged.filter((r) => r.met).length}/${judged.length}`;
 
 export function summarize(parts: PartResult[]): Record<string, unknown> {
   const runs = parts.flatMap((p) => p.runs);
@@ -201,7 +201,7 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
 }
 
 /** `{ "mf/ss": "23.1 ✓" }`: one line per key for the printed summary; the runs hold the full numbers. */
-function compact(g: Record<string, Ratio>): Record<string, string> {
+export function compact(g: Record<string, Ratio>): Record<string, string> {
   return Object.fromEntries(
     Object.entries(g).map(([k, r]) => [
       k,
@@ -240,14 +240,12 @@ export function table(parts: PartResult[]): string {
   };
   for (const part of parts) {
     for (const r of part.runs) add(r, r.profile, find(part.runs, r.workload, r.profile, 'bsp'));
-    for (const r of part.variants) add(r, r.profile, find(part.runs, r.workload, r.profile, 'bsp'));
+    for (const r of [...part.variants, ...part.budget.runs, ...part.budget.authorsRule]) {
+      add(r, r.profile, find(part.runs, r.workload, r.profile, 'bsp'));
+    }
     const w8 = part.whatIf.runs;
-    for (const r of w8)
-      add(
-        r,
-        'ss-what-if',
-        w8.find((x) => x.mode === 'bsp'),
-      );
+    const w8Bsp = w8.find((x) => x.mode === 'bsp');
+    for (const r of [...w8, ...part.budget.whatIf]) add(r, 'ss-what-if', w8Bsp);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
