@@ -51,7 +51,11 @@ export {
   type UpdateEncoding,
 } from './significance-filter.js';
 export { mayRead, type SyncPolicy, stalenessBound } from './sync-policy.js';
-export { ThresholdController, type ThresholdControllerOptions } from './threshold-controller.js';
+export {
+  ThresholdController,
+  type ThresholdControllerOptions,
+  type ThresholdRule,
+} from './threshold-controller.js';
 export { type TrainConfig, type TrainConfigInput, trainConfigSchema } from './train-config.js';
 export {
   type ProgressEvent,
