@@ -1,8 +1,10 @@
 import {
+  type ArtifactDraft,
   ArtifactError,
   type ArtifactInput,
   createArtifact,
   type ModelArtifact,
+  parseArtifactDraft,
   parseConfig,
 } from '@geoml/core';
 import { z } from 'zod';
@@ -71,34 +73,13 @@ export class ModelRegistry {
   /**
    * Stores the files and the manifest under the next free version of `input.name`, and returns the
    * published manifest. A draft that is malformed is refused with `RegistryError` `INVALID_MANIFEST`
-   * naming the field, before anything is written.
+   * naming the field, before anything is written. `input` may also be a draft from `prepare` (its files
+   * already stored): then only the manifest is written, and a file the store does not hold intact is
+   * `MISSING_BLOB`. Publishing one draft twice gives two versions of the same files.
    */
-  async publish(input: ArtifactInput): Promise<ModelArtifact> {
-    let draft: ReturnType<typeof createArtifact>;
-    try {
-      draft = createArtifact(input);
-    } catch (e) {
-      if (e instanceof ArtifactError) throw new RegistryError('INVALID_MANIFEST', e.message, { cause: e });
-      throw e;
-    }
-    // Refuse an oversized manifest before uploading anything (the largest version number it could get).
-    encodeManifest({ ...draft, version: Number.MAX_SAFE_INTEGER });
-    const { kv, blobs } = await this.open();
-
-    // Content addressing: one upload per distinct content, skipped when the store already holds it intact.
-    const unique = new Map(draft.files.map((f) => [f.sha256, input.files[f.path]!]));
-    await eachLimited([...unique], this.concurrency, async ([sha256, bytes]) => {
-      const name = blobName(sha256);
-      const existing = await blobs.info(name);
-      if (existing && existing.sha256 === sha256 && existing.size === bytes.byteLength) return;
-      const stored = await blobs.put(name, bytes);
-      if (stored.sha256 !== sha256)
-        throw new RegistryError(
-          'HASH_MISMATCH',
-          `${draft.name}: the blob store holds sha256 ${stored.sha256} for ${name} just written`,
-        );
-    });
-
+  async publish(input: ArtifactInput | ArtifactDraft): Promise<ModelArtifact> {
+    const draft = isDraft(input) ? await this.checkStored(input) : await this.prepare(input);
+    const { kv } = await this.open();
     let version = ((await this.list(draft.name)).at(-1) ?? 0) + 1;
     for (let attempt = 0; attempt < MAX_CLAIMS; attempt++, version++) {
       const artifact: ModelArtifact = { ...draft, version };
@@ -113,6 +94,46 @@ export class ModelRegistry {
       'CONFLICT',
       `${draft.name}: could not claim a version in ${MAX_CLAIMS} attempts (too many concurrent publishers)`,
     );
+  }
+
+  /**
+   * The first half of `publish`: hashes the files, checks the manifest and stores the files (one blob
+   * per distinct content, skipped when the store already holds it intact), without claiming a version.
+   * Returns the draft to `publish` later — e.g. a trainer uploads while it evaluates, then publishes
+   * only the manifest, which is what a watcher reacts to.
+   */
+  async prepare(input: ArtifactInput): Promise<ArtifactDraft> {
+    const draft = checkedDraft(() => createArtifact(input));
+    const { blobs } = await this.open();
+    // Content addressing: one upload per distinct content, skipped when the store already holds it intact.
+    const unique = new Map(draft.files.map((f) => [f.sha256, input.files[f.path]!]));
+    await eachLimited([...unique], this.concurrency, async ([sha256, bytes]) => {
+      const name = blobName(sha256);
+      const existing = await blobs.info(name);
+      if (existing && existing.sha256 === sha256 && existing.size === bytes.byteLength) return;
+      const stored = await blobs.put(name, bytes);
+      if (stored.sha256 !== sha256)
+        throw new RegistryError(
+          'HASH_MISMATCH',
+          `${draft.name}: the blob store holds sha256 ${stored.sha256} for ${name} just written`,
+        );
+    });
+    return draft;
+  }
+
+  /** A prepared draft, validated, whose every file the store holds with the draft's size and sha256. */
+  private async checkStored(input: ArtifactDraft): Promise<ArtifactDraft> {
+    const draft = checkedDraft(() => parseArtifactDraft(input));
+    const { blobs } = await this.open();
+    await eachLimited(draft.files, this.concurrency, async (file) => {
+      const info = await blobs.info(blobName(file.sha256));
+      if (!info || info.sha256 !== file.sha256 || info.size !== file.size)
+        throw new RegistryError(
+          'MISSING_BLOB',
+          `${draft.name}: file "${file.path}" is not stored (sha256 ${file.sha256}); prepare the draft first`,
+        );
+    });
+    return draft;
   }
 
   /**
@@ -236,6 +257,27 @@ export class ModelRegistry {
     );
     return this.stores;
   }
+}
+
+/**
+ * The draft `make` returns, refused as `INVALID_MANIFEST` when malformed or when its manifest would be
+ * oversized (at the largest version number it could get), before anything is written.
+ */
+function checkedDraft(make: () => ArtifactDraft): ArtifactDraft {
+  let draft: ArtifactDraft;
+  try {
+    draft = make();
+  } catch (e) {
+    if (e instanceof ArtifactError) throw new RegistryError('INVALID_MANIFEST', e.message, { cause: e });
+    throw e;
+  }
+  encodeManifest({ ...draft, version: Number.MAX_SAFE_INTEGER });
+  return draft;
+}
+
+/** A draft from `prepare` (files listed with their sha256) rather than files' bytes to publish. */
+function isDraft(input: ArtifactInput | ArtifactDraft): input is ArtifactDraft {
+  return Array.isArray((input as { files?: unknown })?.files);
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects with the first failure. */

@@ -160,6 +160,38 @@ function describeRegistry(label: string, setup: () => Promise<TransportPair>): v
       expect(await (await pair.a.blobs(trainer.bucket)).list()).toEqual([]);
     });
 
+    it('publishes a prepared draft as versions of the same files, writing only the manifest', async () => {
+      const { trainer, server } = registries();
+      const prepared = await trainer.prepare(draft('staged', 1));
+      expect(await server.list('staged')).toEqual([]); // stored, not yet published
+      expect(await (await pair.a.blobs(trainer.bucket)).list()).toHaveLength(2);
+      const v1 = await trainer.publish(prepared);
+      const v2 = await trainer.publish(prepared);
+      expect([v1.version, v2.version]).toEqual([1, 2]);
+      expect(v2.sha256).toBe(v1.sha256);
+      const { files } = await server.resolve('staged', 2);
+      expect(files['model.onnx']).toEqual(draft('staged', 1).files['model.onnx']);
+    });
+
+    it('refuses a draft whose files are not stored, or that is malformed, before publishing', async () => {
+      const { trainer, server } = registries();
+      const prepared = await trainer.prepare(draft('staged', 1));
+      const other = registries().trainer; // another bucket: none of the files
+      await expectRegistryError(
+        other.publish(prepared),
+        'MISSING_BLOB',
+        /file "meta\/labels\.json" is not stored .*prepare the draft first/,
+      );
+      const resized = { ...prepared, files: prepared.files.map((f) => ({ ...f, size: f.size + 1 })) };
+      await expectRegistryError(trainer.publish(resized), 'MISSING_BLOB', /is not stored/);
+      await expectRegistryError(
+        trainer.publish({ ...prepared, files: [{ path: '../x', size: 1, sha256: 'a'.repeat(64) }] }),
+        'INVALID_MANIFEST',
+        /must not contain "\.\."/,
+      );
+      expect(await server.list('staged')).toEqual([]);
+    });
+
     it('gives concurrent publishers distinct versions, each with its own content', async () => {
       const { trainer, server } = registries();
       const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
