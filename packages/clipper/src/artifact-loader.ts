@@ -12,7 +12,12 @@ import { ContainerError } from './errors.js';
 import { oipDatatype } from './http/oip-tensor.js';
 import type { Signature, SignatureTensor } from './http/signature.js';
 import { OnnxPredictor } from './onnx-predictor.js';
-import type { OnnxPredictorConfig } from './onnx-predictor-config.js';
+import {
+  type OnnxPredictorConfig,
+  type OnnxPredictorSettings,
+  onnxPredictorConfigSchema,
+} from './onnx-predictor-config.js';
+import { parseOnce } from './parsed-config.js';
 import type { InputSpec } from './stack.js';
 import { TfjsPredictor, type TfjsPredictorOptions } from './tfjs-predictor.js';
 
@@ -76,6 +81,11 @@ const onnxSession = (config: OnnxPredictorConfig) => ({
   interOpNumThreads: 1,
   ...config,
 });
+
+/** The settings of built-in ONNX replicas (one intra-op thread by default), parsed once for reuse. */
+export function onnxReplicaSettings(config: OnnxPredictorConfig = {}): OnnxPredictorSettings {
+  return parseOnce(onnxPredictorConfigSchema, onnxSession(config), 'onnx predictor config');
+}
 
 const loadOnnx =
   (config: OnnxPredictorConfig): ArtifactLoader =>
@@ -158,11 +168,14 @@ export interface ReplicaMaker {
 export async function replicaMaker(
   fetched: FetchedArtifact,
   options: ArtifactLoaderOptions = {},
+  parsed: { onnx?: OnnxPredictorSettings } = {},
 ): Promise<ReplicaMaker> {
   const { artifact } = fetched;
   if (artifact.format === 'onnx' && !options.loaders?.onnx) {
     const { path, bytes: file } = entryFile(fetched, onnxEntry, 'model.onnx', '.onnx file');
-    const config = onnxSession(options.onnx ?? {});
+    // `parsed` keeps the parsed settings for the next version (a hot-loader passes its watch's).
+    parsed.onnx ??= onnxReplicaSettings(options.onnx);
+    const config = parsed.onnx;
     const make = async (): Promise<LoadedPredictor> => {
       try {
         return await OnnxPredictor.create({ bytes: file.bytes, sha256: file.sha256 }, config);

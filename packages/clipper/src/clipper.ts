@@ -19,6 +19,7 @@ import {
 import { FeedbackLog, type FeedbackRecord } from './feedback-log.js';
 import type { ServingMetrics } from './metrics.js';
 import { ModelAbstraction, noServingVersion, requestedDeadline } from './model-abstraction.js';
+import { parsedBy } from './parsed-config.js';
 import { type CacheStats, PredictionCache } from './prediction-cache.js';
 import { failure, NO_MODEL_EXPLANATION, type PredictionResult } from './query.js';
 import { countRows } from './rows.js';
@@ -153,11 +154,18 @@ export class Clipper {
   ): Promise<ModelVersionInfo> {
     this.assertOpen();
     const count = typeof replicas === 'function' ? options.replicas : replicas.length;
-    const deployment = parseConfig(
-      modelDeploymentSchema,
-      { ...options, name, version: String(version), replicas: count },
-      `model deployment ${name}:${version}`,
-    );
+    // A deployment parsed beforehand (the hot-loader parses a model's once per watch) is taken as is.
+    const deployment =
+      parsedBy(modelDeploymentSchema, options) &&
+      options.name === name &&
+      options.version === String(version) &&
+      options.replicas === count
+        ? options
+        : parseConfig(
+            modelDeploymentSchema,
+            { ...options, name, version: String(version), replicas: count },
+            `model deployment ${name}:${version}`,
+          );
     this.apps.checkVersion(deployment.name, deployment.version, deployment.inputType);
     const scheduler = await this.models.deploy(deployment, replicas, () => this.closed);
     return versionInfo(scheduler, this.models.find(deployment.name) === scheduler, this.closed);

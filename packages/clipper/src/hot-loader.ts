@@ -9,6 +9,7 @@ import {
   hotLoadOptionsSchema,
   type WatchStatus,
 } from './hot-load-options.js';
+import { deferRetirement } from './onnx-worker-pool.js';
 import { asError, VersionRollout, type Watched } from './version-rollout.js';
 
 /**
@@ -89,6 +90,8 @@ export class HotLoader {
     const serving = this.servingVersion(model);
     if (serving !== undefined) w.history.push(serving);
     this.models.set(model, w);
+    // With spare threads prestarted after each swap, used-up ones end then too (not inside the swap).
+    if (settings.prestartWorker) w.undefer = deferRetirement();
     const name = settings.artifact ?? model;
     try {
       w.watch = await this.registry.watch(name, {
@@ -97,6 +100,7 @@ export class HotLoader {
       });
     } catch (e) {
       this.models.delete(model);
+      w.undefer?.();
       throw e;
     }
     w.loop = this.follow(w, w.watch);
@@ -159,6 +163,7 @@ export class HotLoader {
     w.stop.abort();
     w.watch?.stop();
     await Promise.allSettled([w.chain, w.loop]);
+    w.undefer?.();
   }
 
   /** Stops every watch and waits for loads in progress; deployed versions stay deployed. Idempotent. */

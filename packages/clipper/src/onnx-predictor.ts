@@ -9,6 +9,7 @@ import {
 } from './onnx-predictor-config.js';
 import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
 import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
+import { parsedBy } from './parsed-config.js';
 import { concatRows, rowsView, sliceBatch } from './rows.js';
 import { checkStacked, type InputSpec, stackBatch, unstackBatch, zeroQuery } from './stack.js';
 
@@ -58,7 +59,8 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   private worker: OnnxWorker | undefined;
   /** True while `worker` holds a loaded session. */
   private serving = false;
-  private ready: Promise<void>;
+  /** The load in progress or done; undefined before the first `load`. */
+  private ready: Promise<void> | undefined;
   private disposed = false;
   private crashNext: CrashMode | undefined;
   private specs: InputSpec[] = [];
@@ -70,11 +72,11 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   private readonly alive = new Set<OnnxWorker>();
 
   constructor(config: OnnxPredictorConfig = {}, options: { clock?: Clock } = {}) {
-    this.config = parseConfig(onnxPredictorConfigSchema, config, 'onnx predictor config');
+    // Settings parsed once for many replicas (a hot-loader's) are taken as they are.
+    this.config = parsedBy(onnxPredictorConfigSchema, config)
+      ? config
+      : parseConfig(onnxPredictorConfigSchema, config, 'onnx predictor config');
     this.clock = options.clock ?? systemClock;
-    this.ready = quiet(
-      Promise.reject(new ContainerError('LOAD_FAILED', 'no model loaded; call load() first')),
-    );
   }
 
   /** Creates a predictor and loads `model` into its worker. */
@@ -127,7 +129,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
         'LOAD_FAILED',
         'model must be non-empty ONNX bytes (Uint8Array), { bytes, sha256 } with a hex sha256, or a file path',
       );
-    const attempt = this.ready
+    const attempt = (this.ready ?? Promise.resolve())
       .catch(() => undefined)
       .then(() => (this.serving && this.worker ? this.loadInto(this.worker, source) : this.start(source)));
     this.ready = quiet(
@@ -140,7 +142,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
 
   /** Runs zero-filled (or `sample`) batches of each size once, so first real queries pay no setup cost. */
   async warmUp(options: { batchSizes?: readonly number[]; sample?: Query } = {}): Promise<void> {
-    await this.ready;
+    await this.loaded();
     const query = options.sample ?? zeroQuery(this.specs);
     for (const size of options.batchSizes ?? [1]) {
       await this.predictInBackground(Array.from({ length: size }, () => query));
@@ -180,8 +182,19 @@ export class OnnxPredictor implements Predictor<Query, Query> {
     return concatRows(await Promise.all(parts));
   }
 
+  /**
+   * Resolves once a model is loaded. The errors are made only when thrown: an Error captures a stack,
+   * which costs the main thread during a hot swap for a predictor that never needed it.
+   */
+  private loaded(): Promise<void> {
+    this.assertOpen();
+    return (
+      this.ready ?? Promise.reject(new ContainerError('LOAD_FAILED', 'no model loaded; call load() first'))
+    );
+  }
+
   private async readyWorker(serve: boolean): Promise<OnnxWorker> {
-    await this.ready;
+    await this.loaded();
     this.assertOpen();
     const worker = this.worker;
     if (!worker || !this.serving) throw new ContainerError('CRASHED', 'the onnx worker is restarting');
@@ -230,8 +243,8 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const err = new ContainerError('DISPOSED', 'the predictor was disposed');
-    this.ready = quiet(Promise.reject(err));
+    // Calls waiting for a load find the predictor disposed when it ends (`assertOpen`).
+    this.ready = undefined;
     const worker = this.worker;
     this.worker = undefined;
     this.serving = false;
@@ -240,7 +253,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
       // The thread stays (a spare); its session is gone once `released` resolves.
       this.alive.delete(worker);
       await released;
-    } else worker?.retire(err);
+    } else worker?.retire(new ContainerError('DISPOSED', 'the predictor was disposed'));
     if (this.alive.size === 0) return;
     const bound = new AbortController();
     await Promise.race([
@@ -252,7 +265,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
 
   /** The worker thread's kernel id and whether it loads in the background (diagnostics, tests). */
   async workerThread(): Promise<{ tid: number | undefined; background: boolean } | undefined> {
-    await this.ready.catch(() => undefined);
+    await this.ready?.catch(() => undefined);
     return this.worker?.boot();
   }
 

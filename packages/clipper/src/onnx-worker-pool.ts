@@ -30,6 +30,13 @@ const MAX_SPARES = 1;
 export const MAX_LOADS_PER_THREAD = 8;
 
 const spares = new Map<string, OnnxWorker[]>();
+/**
+ * Used-up threads (sessions released) that a hot-loader ends at an idle moment (`tidyWorkers`) instead
+ * of inside the swap that released them: ending a thread took 6-13 ms of wall time and a core while the
+ * new version served. Only while a hot-loader tidies (`deferRetirement`); otherwise they end at once.
+ */
+const retiring = new Set<OnnxWorker>();
+let tidiers = 0;
 
 const keyOf = (kind: WorkerKind): string => JSON.stringify([kind.resourceLimits ?? {}, kind.background]);
 
@@ -82,12 +89,54 @@ export function takeWorker(
  */
 export function returnWorker(worker: OnnxWorker, kind: WorkerKind): Promise<void> | undefined {
   const l = list(kind);
-  if (!worker.usable || !worker.idle || worker.loadsDone >= MAX_LOADS_PER_THREAD) return undefined;
+  if (!worker.usable || !worker.idle) return undefined;
+  if (worker.loadsDone >= MAX_LOADS_PER_THREAD) {
+    if (tidiers === 0) return undefined;
+    worker.adopt({ clock: systemClock, onDeath: () => retiring.delete(worker) });
+    retiring.add(worker);
+    return worker.release().catch(() => void retiring.delete(worker));
+  }
   if (l.filter((w) => w.usable).length >= MAX_SPARES) return undefined;
   worker.adopt({ clock: systemClock, onDeath: (dead) => drop(l, dead) });
   l.push(worker);
   // Released in order before any load a new owner sends; a thread that dies meanwhile drops out.
   return worker.release().catch(() => drop(l, worker));
+}
+
+/**
+ * While the returned function is not called, used-up threads wait for `tidyWorkers` to end them
+ * instead of ending when their predictor is disposed. For a hot-loader, which tidies after each swap.
+ */
+export function deferRetirement(): () => void {
+  tidiers++;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    if (--tidiers === 0) for (const w of [...retiring]) end(w);
+  };
+}
+
+function end(worker: OnnxWorker): void {
+  retiring.delete(worker);
+  worker.retire();
+}
+
+/**
+ * Ends the used-up threads waiting and then starts a spare of `kind` if none waits, each step once
+ * `idle` resolves (e.g. when no query is being served), one at a time: each costs the main thread
+ * 0.5-5 ms (`new Worker`, joining an ended thread) and a core while the thread boots or ends.
+ */
+export async function tidyWorkers(kind: WorkerKind, idle: () => Promise<void>): Promise<void> {
+  for (const worker of [...retiring]) {
+    await idle();
+    if (!retiring.has(worker)) continue;
+    end(worker);
+    await worker.exited;
+  }
+  if (list(kind).some((w) => w.usable)) return;
+  await idle();
+  prestartWorkers(kind);
 }
 
 /** Starts spare threads until `count` (at most the pool size) of that kind wait for models. */
@@ -105,8 +154,9 @@ export function spareWorkers(): number {
 
 /** Ends every spare thread (e.g. before a process exits or in tests); resolves when they have exited. */
 export async function closeSpareWorkers(): Promise<void> {
-  const all = [...spares.values()].flat();
+  const all = [...spares.values()].flat().concat([...retiring]);
   spares.clear();
+  retiring.clear();
   for (const w of all) w.retire();
   await Promise.all(all.map((w) => w.exited));
 }

@@ -8,8 +8,10 @@ import {
   zeroInput,
 } from './artifact-loader.js';
 import type { Clipper } from './clipper.js';
+import { modelDeploymentSchema } from './config.js';
 import { HotLoadError, type HotLoadStage } from './hot-load-events.js';
 import { nextTurn } from './next-turn.js';
+import { parseOnce, vouch } from './parsed-config.js';
 import type { Watched } from './version-rollout.js';
 
 type Query = Record<string, Tensor>;
@@ -67,10 +69,16 @@ export async function deployDark(
       previous = made.catch(() => undefined);
       return made;
     };
-    await clipper.deployModel(model, v, factory, {
-      ...settings.deploy,
-      replicas: settings.replicas,
-      activate: false,
+    // The watch's deployment settings are parsed for its first version only; later versions take the
+    // parsed settings with their own version and metadata (plain data made here).
+    w.deployment ??= parseOnce(
+      modelDeploymentSchema,
+      { ...settings.deploy, name: model, version: v, replicas: settings.replicas, activate: false },
+      `model deployment ${model}:${v}`,
+    );
+    const deployment = vouch(modelDeploymentSchema, {
+      ...w.deployment,
+      version: v,
       metadata: {
         ...(signature ? { signature } : {}),
         artifact: {
@@ -83,6 +91,7 @@ export async function deployDark(
         ...(artifact.metadata.quality ? { quality: artifact.metadata.quality } : {}),
       },
     });
+    await clipper.deployModel(model, v, factory, deployment);
     firstTaken = true;
     return input;
   } finally {

@@ -1,14 +1,15 @@
 import type { Tensor } from '@geoml/core';
 import type { ModelRegistry, ModelWatch } from '@geoml/transport';
-import { checkFinite, type ReplicaMaker, replicaMaker } from './artifact-loader.js';
+import { checkFinite, onnxReplicaSettings, type ReplicaMaker, replicaMaker } from './artifact-loader.js';
 import type { Clipper } from './clipper.js';
+import type { ModelDeployment } from './config.js';
 import { HotLoadError, type HotLoadEvent, type HotLoadStage } from './hot-load-events.js';
 import type { HotLoadSettings } from './hot-load-options.js';
 import { runLiveCanary } from './live-canary.js';
 import { nextTurn } from './next-turn.js';
-import { onnxWorkerKind } from './onnx-predictor-config.js';
-import { prestartWorkers, type WorkerKind } from './onnx-worker-pool.js';
+import { type OnnxPredictorSettings, workerKindOf } from './onnx-predictor-config.js';
 import { deployDark } from './version-deploy.js';
+import { tidyAtIdleMoments } from './worker-upkeep.js';
 
 type Query = Record<string, Tensor>;
 
@@ -25,8 +26,12 @@ export interface Watched {
   /** Versions that served, oldest first (no duplicates): rollback goes to the one before the last. */
   readonly history: string[];
   loop: Promise<void> | undefined;
-  /** The kind of ONNX worker thread its replicas use, once known (parsing the settings is not free). */
-  onnxWorkers?: WorkerKind;
+  /** Its ONNX replicas' settings, parsed for its first ONNX version (parsing is not free). */
+  onnx?: OnnxPredictorSettings;
+  /** Its versions' deployment settings, parsed for its first version (version and metadata vary). */
+  deployment?: ModelDeployment;
+  /** Ends the pool's wait for this watch to end used-up ONNX threads (see `deferRetirement`). */
+  undefer?: () => void;
 }
 
 /** What a rollout needs from its hot-loader. */
@@ -79,9 +84,12 @@ export class VersionRollout {
       if (!loaded) {
         this.emit({ type: 'loading', model, version: v });
         const started = this.clipper.clock.now();
+        // The announcement arrives in the same turn as the registry write that made it (in process: the
+        // publisher's own): queries waiting go first.
+        await nextTurn();
         // Fetched, not hashed: the files are checked where they are read (see `replicaMaker`).
         const fetched = await this.registry.fetch(settings.artifact ?? model, version);
-        const maker = await replicaMaker(fetched, settings.loader);
+        const maker = await replicaMaker(fetched, settings.loader, w);
         this.checkRunning(w);
         stage = 'load';
         await nextTurn();
@@ -154,16 +162,20 @@ export class VersionRollout {
   }
 
   /**
-   * Boots a spare ONNX worker thread (in the background) once a version serves, so the next version's
-   * replicas only create sessions; after the first swap the old version's threads come back as spares.
+   * Once a version serves: ends used-up ONNX threads and boots a spare (in the background), at idle
+   * moments, so the next version's replicas only create sessions; after the first swap the old
+   * version's threads come back as spares.
    */
   private prestart(w: Watched): void {
     const { loader } = w.settings;
     const info = this.clipper.getModelVersion(w.model);
     const format = (info?.metadata?.artifact as { format?: string } | undefined)?.format;
     if (format !== 'onnx' || loader?.loaders?.onnx) return;
-    w.onnxWorkers ??= onnxWorkerKind(loader?.onnx);
-    prestartWorkers(w.onnxWorkers);
+    w.onnx ??= onnxReplicaSettings(loader?.onnx);
+    void tidyAtIdleMoments(this.clipper, w.model, workerKindOf(w.onnx), {
+      pollMs: this.drainPollMs,
+      waiting: () => w.pending !== undefined,
+    }).catch(() => undefined); // a thread that fails to start is replaced by the next load
   }
 
   /** Shadow queries through the dark version's queue and batching, then the user's acceptance test. */

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { type Tensor, tensor } from '@geoml/core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -5,14 +6,17 @@ import { buildOnnxModel, referenceMlp, sampleInput } from '../../../test/fixture
 import { CRASH_NEXT_RUN, OnnxPredictor } from '../src/onnx-predictor.js';
 import {
   closeSpareWorkers,
+  deferRetirement,
   MAX_LOADS_PER_THREAD,
   prestartWorkers,
   spareWorkers,
+  tidyWorkers,
 } from '../src/onnx-worker-pool.js';
 
 const mlpS = buildOnnxModel('mlp-s');
 const noop = buildOnnxModel('noop');
 const open: OnnxPredictor[] = [];
+const threads = () => readdirSync('/proc/self/task').length;
 
 async function predictor(bytes: Uint8Array, config = {}): Promise<OnnxPredictor> {
   const p = await OnnxPredictor.create(bytes, config);
@@ -134,6 +138,40 @@ describe('spare ONNX worker threads', () => {
     for (let i = 2; i < MAX_LOADS_PER_THREAD; i++) await q.load(mlpS.bytes);
     await q.dispose();
     expect(spareWorkers()).toBe(1);
+  });
+
+  it('while a hot-loader tidies, a used-up thread ends only when tidied, and a spare replaces it', async () => {
+    const undefer = deferRetirement();
+    try {
+      const p = await predictor(mlpS.bytes);
+      for (let i = 1; i < MAX_LOADS_PER_THREAD; i++) await p.load(i % 2 ? noop.bytes : mlpS.bytes);
+      const { tid } = (await p.workerThread())!;
+      const before = threads();
+      await p.dispose(); // resolves once its session is released; the thread waits, not as a spare
+      expect(spareWorkers()).toBe(0);
+      expect(threads()).toBe(before);
+      const moments: string[] = [];
+      await tidyWorkers({ background: true }, async () => void moments.push('idle'));
+      expect(moments).toEqual(['idle', 'idle']); // one step per idle moment: end it, then boot a spare
+      expect(spareWorkers()).toBe(1);
+      const q = await predictor(mlpS.bytes);
+      expect((await q.workerThread())!.tid).not.toBe(tid);
+      expectMlpS((await q.predict([query(5)]))[0], 5);
+    } finally {
+      undefer();
+    }
+  });
+
+  it('ends the used-up threads waiting when the last hot-loader stops tidying', async () => {
+    const undefer = deferRetirement();
+    const p = await predictor(mlpS.bytes);
+    for (let i = 1; i < MAX_LOADS_PER_THREAD; i++) await p.load(mlpS.bytes);
+    await p.dispose();
+    const waiting = threads();
+    undefer();
+    undefer(); // idempotent
+    await vi.waitFor(() => expect(threads()).toBeLessThan(waiting));
+    expect(spareWorkers()).toBe(0);
   });
 
   it('with reuseWorkers false, a predictor starts and ends its own thread', async () => {
