@@ -12,6 +12,7 @@ export {
   type LdaWorkload,
   ldaOptionsSchema,
 } from './lda.js';
+export { LinkBacklog } from './link-backlog.js';
 export { LinkMeter, type LinkTraffic } from './link-meter.js';
 export {
   createMatrixFactorization,
@@ -42,7 +43,7 @@ export { type KeyRange, ParameterLayout } from './param-layout.js';
 export { type Delta, ParameterShard, type SparseDelta } from './parameter-shard.js';
 export { type OnnxExport, type PublishModelOptions, publishModel } from './publish.js';
 export { Region, type RegionOptions } from './region.js';
-export { LinkBacklog, SelectiveBarrier } from './selective-barrier.js';
+export { SelectiveBarrier } from './selective-barrier.js';
 export { type BlockedTime, ShardServer } from './shard-server.js';
 export {
   SignificanceFilter,

@@ -1,12 +1,19 @@
-import { type Clock, tensor } from '@geoml/core';
+import type { Clock } from '@geoml/core';
 import type { Msg, Subscription, Transport } from '@geoml/transport';
 import { GaiaError } from './errors.js';
 import { GroupClock } from './group-clock.js';
-import { decodeIndices, encodeIndices } from './index-coding.js';
+import type { LinkBacklog } from './link-backlog.js';
 import type { LinkMeter } from './link-meter.js';
 import { listen } from './listen.js';
 import { MirrorClock } from './mirror-clock.js';
 import { MirrorLink } from './mirror-link.js';
+import {
+  announcedKeys,
+  type BarrierMeta,
+  barrierMessage,
+  type ClockMeta,
+  type DataMeta,
+} from './mirror-messages.js';
 import type { Delta, ParameterShard } from './parameter-shard.js';
 import { SelectiveBarrier } from './selective-barrier.js';
 import {
@@ -30,38 +37,12 @@ export interface MirrorOptions {
   readonly ds: number | null;
   /** Selective barrier on (Gaia) or off (Gaia_Async). */
   readonly barrier: boolean;
-  /** Unacknowledged bytes on a link above which indexes go ahead on the control lane. */
+  /** Estimated queued bytes on a link above which indexes go ahead on the control lane (LinkBacklog). */
   readonly barrierBytes: number;
   readonly filter: SignificanceFilterOptions;
   readonly controller?: ThresholdControllerOptions;
   /** Added to the region clock for τ_t = τ0/√t (a resumed run continues its schedule). */
   readonly clockOffset?: number;
-}
-
-/** Significant updates of region (or, from a hub, group) `from`: its `seq`-th, made at clock `t`. */
-interface DataMeta {
-  from: string;
-  seq: number;
-  t: number;
-  scale?: number;
-}
-/**
- * Sender `from` reached clock `t` (`g` set: the group of hub `g` did); `ack`: the last data message
- * it received on this link; `sent`: data messages it sent on this link before this clock.
- */
-interface ClockMeta {
-  from: string;
-  t: number;
-  ack: number;
-  sent: number;
-  g?: string;
-}
-/** The `n` keys (`all`: every key) of `from`'s message `seq` are on their way. */
-interface BarrierMeta {
-  from: string;
-  seq: number;
-  n: number;
-  all?: true;
 }
 
 const groupKey = (hub: string) => `group:${hub}`;
@@ -88,6 +69,8 @@ export class Mirror {
   readonly interFilter: SignificanceFilter | undefined;
   /** Mirrored messages rejected (NaN/Inf or malformed). */
   rejected = 0;
+  /** Selective-barrier announcements sent (index lists on the control lane, forwarded ones included). */
+  announced = 0;
   /** Messages shipped in each wire layout. */
   readonly layouts: LayoutCounts = noLayouts();
   private seq = 0;
@@ -129,6 +112,11 @@ export class Mirror {
       ? new ThresholdController({ tau0: this.filter.tau0, ...options.controller })
       : undefined;
     this.lastTickAt = clock.now();
+  }
+
+  /** The queue estimate of the link to neighbour `to` (undefined for a stranger). */
+  backlogTo(to: string): LinkBacklog | undefined {
+    return this.links.get(to)?.backlog;
   }
 
   /** Subscribes to what peers send this shard. */
@@ -213,17 +201,25 @@ export class Mirror {
 
   private sendData(to: string, data: Uint8Array, announce: () => Uint8Array): void {
     const link = this.links.get(to) as MirrorLink;
-    if (this.options.barrier && link.backlog.congested) this.send(to, 'barrier', announce(), 'control');
+    if (this.options.barrier && link.backlog.congested) this.announce(to, announce());
     this.send(to, 'data', data, 'data');
-    link.sending(data.length);
+    link.sending(data.length, this.clock.now());
+  }
+
+  private announce(to: string, message: Uint8Array): void {
+    this.announced++;
+    this.send(to, 'barrier', message, 'control');
   }
 
   private sendClock(to: string, t: number, group?: string): void {
     const link = this.links.get(to) as MirrorLink;
+    const held = this.clock.now() - link.lastArrivalAt;
     const meta: ClockMeta = {
       from: this.options.region,
       t,
       ack: link.received - 1,
+      // To 0.1 ms: enough for a round-trip sample, few header bytes.
+      ...(Number.isNaN(held) ? {} : { h: Math.round(held * 10) / 10 }),
       sent: link.sent,
       ...(group ? { g: group } : {}),
     };
@@ -264,7 +260,7 @@ export class Mirror {
       if (this.interFilter && this.peers.has(via)) this.interFilter.accumulate(delta as Delta);
     } finally {
       this.barrier.release(meta.from, meta.seq);
-      this.links.get(via)?.arrived();
+      this.links.get(via)?.arrived(this.clock.now());
     }
   }
 
@@ -272,7 +268,7 @@ export class Mirror {
     const { meta } = decodeMessage<ClockMeta>(msg.data);
     const link = this.links.get(meta.from);
     if (!link) throw new GaiaError('PROTOCOL', `clock from unknown region ${meta.from}`);
-    link.backlog.acknowledged(meta.ack);
+    link.backlog.acknowledged(meta.ack, this.clock.now(), meta.h ?? 0);
     const { t, g } = meta;
     if (g === undefined) {
       if (!this.peers.has(meta.from)) throw new GaiaError('PROTOCOL', `region clock from ${meta.from}`);
@@ -298,29 +294,11 @@ export class Mirror {
   private onBarrier(msg: Msg): void {
     const { meta, tensors } = decodeMessage<BarrierMeta>(msg.data);
     const via = this.linkOf(meta.from);
-    let indices: Uint32Array;
-    if (meta.all) {
-      indices = new Uint32Array(this.shard.size);
-      for (let i = 0; i < indices.length; i++) indices[i] = i;
-    } else {
-      const x = tensors.get('x');
-      if (!x || 'indices' in x || x.dtype !== 'uint8') throw new GaiaError('PROTOCOL', 'bad barrier message');
-      indices = decodeIndices(x.data as Uint8Array, meta.n, this.shard.size);
-    }
+    const indices = announcedKeys(meta, tensors, this.shard.size);
     this.barrier.block(meta.from, meta.seq, indices);
     // Another group's announcement goes on to the members, ahead of the data it announces.
     if (this.isHub && this.otherHubs.has(via)) {
-      for (const p of this.peers) this.send(p, 'barrier', msg.data, 'control');
+      for (const p of this.peers) this.announce(p, msg.data);
     }
   }
-}
-
-/** The control message announcing `keys` (`undefined`: every key) of `from`'s message `seq`. */
-function barrierMessage(from: string, seq: number, keys: Uint32Array | undefined): Uint8Array {
-  if (!keys) return encodeMessage<BarrierMeta>({ from, seq, n: 0, all: true });
-  const x = encodeIndices(keys);
-  return encodeMessage<BarrierMeta>(
-    { from, seq, n: keys.length },
-    new Map([['x', tensor('uint8', [x.length], x)]]),
-  );
 }

@@ -49,39 +49,6 @@ export class SelectiveBarrier {
   }
 }
 
-/**
- * Sending side: how far a link to one peer is backed up, from bytes sent and the peer's
- * acknowledgements (piggybacked on its mirror clock). Over `bound` bytes, the next significant updates
- * announce their indexes ahead on the control lane.
- */
-export class LinkBacklog {
-  private readonly inFlight: { seq: number; bytes: number }[] = [];
-  private outstanding = 0;
-
-  constructor(readonly bound: number) {}
-
-  sent(seq: number, bytes: number): void {
-    this.inFlight.push({ seq, bytes });
-    this.outstanding += bytes;
-  }
-
-  /** The peer has received every message up to `seq`. */
-  acknowledged(seq: number): void {
-    while (this.inFlight.length > 0 && (this.inFlight[0]?.seq as number) <= seq) {
-      this.outstanding -= this.inFlight.shift()?.bytes as number;
-    }
-  }
-
-  /** Bytes sent and not yet acknowledged. */
-  get backlog(): number {
-    return this.outstanding;
-  }
-
-  get congested(): boolean {
-    return this.outstanding > this.bound;
-  }
-}
-
 function key(peer: string, seq: number): string {
   return `${peer}#${seq}`;
 }

@@ -48,7 +48,10 @@ export const trainConfigSchema = z
     overlay: overlaySchema.default('none'),
     /** Initial significance threshold τ0 (relative change); τ_t = τ0/√t. */
     tau0: z.number().min(0).max(10).default(0.01),
-    /** Unacknowledged bytes on a WAN link above which the selective barrier announces indexes first. */
+    /**
+     * Estimated queued bytes on a WAN link (sent, not yet acknowledged, beyond what the link was seen to
+     * carry in flight without delay) above which the selective barrier announces indexes first.
+     */
     barrierBytes: z.number().int().min(0).default(65_536),
     /**
      * Per-link WAN budget (Mbit/s) of each region: a controller raises the significance threshold above

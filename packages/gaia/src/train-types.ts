@@ -51,6 +51,11 @@ export interface TrainResult {
   readonly fractionShipped: number;
   /** ASP modes: mirror messages shipped in each wire layout (sparse pairs, bitmap, dense). */
   readonly encodings?: LayoutCounts;
+  /**
+   * ASP modes: selective-barrier announcements sent (index lists ahead of queued updates, one per
+   * congested link and shipment).
+   */
+  readonly announcements?: number;
   /** Fraction of workers' update entries that changed their parameter by less than 1 %. */
   readonly fractionBelowOnePercent: number;
   readonly blocked: BlockedTime;

@@ -247,7 +247,9 @@ async function execute(
     wanMessages: totals.messages,
     links: meter.stats(),
     fractionShipped: fractionShipped(),
-    ...(mirrors().length > 0 ? { encodings: layoutCounts(mirrors()) } : {}),
+    ...(mirrors().length > 0
+      ? { encodings: layoutCounts(mirrors()), announcements: mirrors().reduce((n, m) => n + m.announced, 0) }
+      : {}),
     fractionBelowOnePercent: entries === 0 ? 0 : below / entries,
     blocked: blocked(),
     rejectedUpdates:

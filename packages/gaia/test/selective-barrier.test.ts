@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LinkBacklog, SelectiveBarrier } from '../src/selective-barrier.js';
+import { SelectiveBarrier } from '../src/selective-barrier.js';
 
 describe('SelectiveBarrier', () => {
   it('blocks reads of just the announced keys until their values arrive', async () => {
@@ -43,20 +43,5 @@ describe('SelectiveBarrier', () => {
     const p = b.waitClear(0, 1, ac.signal);
     ac.abort(new Error('stop'));
     await expect(p).rejects.toThrow('stop');
-  });
-});
-
-describe('LinkBacklog', () => {
-  it('counts unacknowledged bytes against its bound', () => {
-    const l = new LinkBacklog(100);
-    l.sent(0, 60);
-    expect(l.congested).toBe(false);
-    l.sent(1, 60);
-    expect(l.congested).toBe(true);
-    l.acknowledged(0);
-    expect(l.backlog).toBe(60);
-    expect(l.congested).toBe(false);
-    l.acknowledged(5);
-    expect(l.backlog).toBe(0);
   });
 });

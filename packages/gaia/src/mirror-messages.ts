@@ -1,0 +1,62 @@
+import { tensor, type UpdateMap } from '@geoml/core';
+import { GaiaError } from './errors.js';
+import { decodeIndices, encodeIndices } from './index-coding.js';
+import { encodeMessage } from './wire.js';
+
+/**
+ * The headers of the mirror protocol between the same shard in different regions (reference/gaia.md
+ * §1.2: data on the data lane; clocks and barrier indexes on the control lane).
+ */
+
+/** Significant updates of region (or, from a hub, group) `from`: its `seq`-th, made at clock `t`. */
+export interface DataMeta {
+  from: string;
+  seq: number;
+  t: number;
+  /** int8 codes: their scale (one per message). */
+  scale?: number;
+}
+
+/**
+ * Sender `from` reached clock `t` (`g` set: the group of hub `g` did); `ack`: the last data message
+ * it received on this link; `h`: ms between that message's arrival and this report (the ack delay,
+ * absent before any arrived); `sent`: data messages it sent on this link before this clock.
+ */
+export interface ClockMeta {
+  from: string;
+  t: number;
+  ack: number;
+  h?: number;
+  sent: number;
+  g?: string;
+}
+
+/** The `n` keys (`all`: every key) of `from`'s message `seq` are on their way. */
+export interface BarrierMeta {
+  from: string;
+  seq: number;
+  n: number;
+  all?: true;
+}
+
+/** The control message announcing `keys` (`undefined`: every key) of `from`'s message `seq`. */
+export function barrierMessage(from: string, seq: number, keys: Uint32Array | undefined): Uint8Array {
+  if (!keys) return encodeMessage<BarrierMeta>({ from, seq, n: 0, all: true });
+  const x = encodeIndices(keys);
+  return encodeMessage<BarrierMeta>(
+    { from, seq, n: keys.length },
+    new Map([['x', tensor('uint8', [x.length], x)]]),
+  );
+}
+
+/** The keys a barrier message announces, each below `size`; `GaiaError` `PROTOCOL` when malformed. */
+export function announcedKeys(meta: BarrierMeta, tensors: UpdateMap, size: number): Uint32Array {
+  if (meta.all) {
+    const all = new Uint32Array(size);
+    for (let i = 0; i < size; i++) all[i] = i;
+    return all;
+  }
+  const x = tensors.get('x');
+  if (!x || 'indices' in x || x.dtype !== 'uint8') throw new GaiaError('PROTOCOL', 'bad barrier message');
+  return decodeIndices(x.data as Uint8Array, meta.n, size);
+}
