@@ -270,25 +270,24 @@ export class Mirror {
     if (!link) throw new GaiaError('PROTOCOL', `clock from unknown region ${meta.from}`);
     link.backlog.acknowledged(meta.ack, this.clock.now(), meta.h ?? 0);
     const { t, g } = meta;
-    if (g === undefined) {
-      if (!this.peers.has(meta.from)) throw new GaiaError('PROTOCOL', `region clock from ${meta.from}`);
-      this.mirrorClock?.report(meta.from, t);
-      const groupClock = this.groupClock;
-      // The group clock moves only once the member's data for that clock is in the aggregate.
-      if (groupClock) {
-        link.afterReceived(meta.sent, () => {
-          for (const c of groupClock.memberClock(meta.from, t)) this.interTick(c);
-        });
-      }
-      return;
+    if (g === undefined && !this.peers.has(meta.from)) {
+      throw new GaiaError('PROTOCOL', `region clock from ${meta.from}`);
     }
-    if (!this.otherHubs.has(g)) throw new GaiaError('PROTOCOL', `clock of unknown group ${g}`);
-    this.mirrorClock?.report(groupKey(g), t);
-    // A hub passes another group's clock on after the data it covers, as that group's hub would.
-    if (this.isHub)
-      link.afterReceived(meta.sent, () => {
-        for (const p of this.peers) this.sendClock(p, t, g);
-      });
+    if (g !== undefined && !this.otherHubs.has(g))
+      throw new GaiaError('PROTOCOL', `clock of unknown group ${g}`);
+    // A clock counts once the data sent before it has arrived: the control lane overtakes the data lane,
+    // and DS bounds how stale the data a reader sees may be, not just the clocks it has heard of.
+    link.afterReceived(meta.sent, () => {
+      if (g === undefined) {
+        this.mirrorClock?.report(meta.from, t);
+        // The group clock moves only once the member's data for that clock is in the aggregate.
+        if (this.groupClock) for (const c of this.groupClock.memberClock(meta.from, t)) this.interTick(c);
+        return;
+      }
+      this.mirrorClock?.report(groupKey(g), t);
+      // A hub passes another group's clock on after the data it covers, as that group's hub would.
+      if (this.isHub) for (const p of this.peers) this.sendClock(p, t, g);
+    });
   }
 
   private onBarrier(msg: Msg): void {

@@ -105,6 +105,9 @@ describe('train() in virtual time', () => {
       profileOptions: { wanScale: 0.01 },
       workload: quadraticWorkload({ size: 4096 }),
       mode: 'asp' as const,
+      // DS 0 would hold each region to the data that arrived (a clock counts once its data is in), so
+      // no queue could build; 8 lets each region run 8 clocks ahead of what the link delivered.
+      ds: 8,
       stop: { maxClocks: 40 },
     };
     // The default bound: on this link the queue, not just bytes in flight, outgrows it.
