@@ -102,16 +102,19 @@ export class SignificanceFilter {
   }
 
   private takeEntries(chosen: number[]): SignificantUpdates {
-    let picked = chosen;
     const a = this.accumulator;
-    const valueBytes = this.encoding === 'int8' ? 1 : 4;
+    const int8 = this.encoding === 'int8';
+    // int8: entries that will round to 0 stay behind, so the layout is chosen for what actually ships.
+    let picked = int8 ? nonZeroCodes(a, chosen) : chosen;
     const layout =
-      picked.length === 0 ? 'sparse' : chooseLayout(picked.length, indexBytes(picked), a.length, valueBytes);
+      picked.length === 0
+        ? 'sparse'
+        : chooseLayout(picked.length, indexBytes(picked), a.length, int8 ? 1 : 4);
     if (layout === 'dense' && picked.length < a.length) {
       picked = [];
       for (let i = 0; i < a.length; i++) if (a[i] !== 0) picked.push(i);
     }
-    const out = this.encoding === 'int8' ? this.takeInt8(picked) : this.takeFloat(picked);
+    const out = int8 ? this.takeInt8(picked) : this.takeFloat(picked);
     return { ...out, layout };
   }
 
@@ -131,9 +134,7 @@ export class SignificanceFilter {
 
   private takeInt8(picked: number[]): Omit<SignificantUpdates, 'layout'> {
     const a = this.accumulator;
-    let max = 0;
-    for (const i of picked) max = Math.max(max, Math.abs(a[i] as number));
-    const scale = Math.fround(max / 127);
+    const scale = int8Scale(a, picked);
     const kept: number[] = [];
     const qs: number[] = [];
     if (scale > 0) {
@@ -156,4 +157,18 @@ export class SignificanceFilter {
     this.stats.shipped += kept.length;
     return { indices, values, int8: { q, scale } };
   }
+}
+
+/** The int8 scale of a message of entries `picked`: its largest magnitude maps to 127. */
+function int8Scale(a: Float64Array, picked: readonly number[]): number {
+  let max = 0;
+  for (const i of picked) max = Math.max(max, Math.abs(a[i] as number));
+  return Math.fround(max / 127);
+}
+
+/** The entries of `picked` whose int8 code in a message of them all is not 0. */
+function nonZeroCodes(a: Float64Array, picked: number[]): number[] {
+  const scale = int8Scale(a, picked);
+  if (scale === 0) return [];
+  return picked.filter((i) => Math.round((a[i] as number) / scale) !== 0);
 }

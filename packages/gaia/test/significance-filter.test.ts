@@ -71,6 +71,8 @@ describe('SignificanceFilter', () => {
       const out = f.take(w, round);
       expect(out.int8).toBeDefined();
       for (let j = 0; j < out.indices.length; j++) {
+        expect(Math.abs(out.int8?.q[j] as number)).toBeLessThanOrEqual(127);
+        expect(out.int8?.q[j]).not.toBe(0); // a code of 0 would ship nothing: the entry waits instead
         // the float values are exactly what the int8 codes and the scale decode to
         expect(out.values[j]).toBe(Math.fround((out.int8?.q[j] as number) * (out.int8?.scale as number)));
         const i = out.indices[j] as number;
@@ -81,5 +83,19 @@ describe('SignificanceFilter', () => {
       expect((shipped[i] as number) + (f.accumulator[i] as number)).toBeCloseTo(input[i] as number, 9);
     }
     expect(f.stats.shipped).toBeGreaterThan(0);
+  });
+
+  it('int8 chooses the layout for the entries that ship, not those that round to 0 and wait', () => {
+    // 1 000 keys all significant, but only every tenth is large: the rest round to 0 next to them.
+    const n = 1000;
+    const f = new SignificanceFilter(n, { tau0: 0.001, encoding: 'int8' });
+    const d = new Float32Array(n);
+    for (let i = 0; i < n; i++) d[i] = i % 10 === 0 ? 1 : 0.002;
+    f.accumulate(d);
+    const out = f.take(new Float32Array(n).fill(1), 1);
+    expect(out.indices.length).toBe(100);
+    // 100 pairs (1-byte gaps + 1-byte codes) beat a 125-byte bitmap + 100 codes
+    expect(out.layout).toBe('sparse');
+    expect(f.accumulator[1]).toBeCloseTo(0.002, 7);
   });
 });
