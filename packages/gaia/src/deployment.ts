@@ -1,4 +1,4 @@
-import type { MirrorOptions } from './mirror.js';
+import type { MirrorOptions } from './mirror-options.js';
 import { type OverlayGroup, overlayRole } from './overlay.js';
 import type { KeyRange, ParameterLayout } from './param-layout.js';
 import type { SyncPolicy } from './sync-policy.js';

@@ -64,3 +64,37 @@ export function decodeIndices(bytes: Uint8Array, count: number, limit: number): 
   if (at !== bytes.length) throw new GaiaError('PROTOCOL', 'trailing bytes after indices');
   return out;
 }
+
+/** One bit per key of a `size`-key shard, set for `indices` (any order). */
+export function encodeBitmap(indices: ArrayLike<number>, size: number): Uint8Array {
+  const b = new Uint8Array(Math.ceil(size / 8));
+  for (let j = 0; j < indices.length; j++) {
+    const i = indices[j] as number;
+    b[i >>> 3] = (b[i >>> 3] as number) | (1 << (i & 7));
+  }
+  return b;
+}
+
+/**
+ * The `count` keys a bitmap of a `size`-key shard sets, ascending; `GaiaError` `PROTOCOL` when its
+ * length is not the shard's, or it sets another number of keys or one past the shard.
+ */
+export function decodeBitmap(bits: Uint8Array, size: number, count: number): Uint32Array {
+  if (bits.length !== Math.ceil(size / 8)) {
+    throw new GaiaError('PROTOCOL', `bitmap of a ${size}-key shard must hold ${Math.ceil(size / 8)} bytes`);
+  }
+  const out = new Uint32Array(count);
+  let j = 0;
+  for (let i = 0; i < size; i++) {
+    if (((bits[i >>> 3] as number) >>> (i & 7)) & 1) {
+      if (j === count) throw new GaiaError('PROTOCOL', `bitmap sets more keys than its ${count} values`);
+      out[j++] = i;
+    }
+  }
+  for (let i = size; i < bits.length * 8; i++) {
+    if (((bits[i >>> 3] as number) >>> (i & 7)) & 1)
+      throw new GaiaError('PROTOCOL', 'bitmap sets a key past the shard');
+  }
+  if (j !== count) throw new GaiaError('PROTOCOL', `bitmap sets ${j} keys for ${count} values`);
+  return out;
+}

@@ -1,6 +1,6 @@
 import { tensor, type UpdateMap } from '@geoml/core';
 import { GaiaError } from './errors.js';
-import { decodeIndices, encodeIndices } from './index-coding.js';
+import { decodeBitmap, decodeIndices, encodeBitmap, encodeIndices, indexBytes } from './index-coding.js';
 import { encodeMessage } from './wire.js';
 
 /**
@@ -39,13 +39,22 @@ export interface BarrierMeta {
   all?: true;
 }
 
-/** The control message announcing `keys` (`undefined`: every key) of `from`'s message `seq`. */
-export function barrierMessage(from: string, seq: number, keys: Uint32Array | undefined): Uint8Array {
+/**
+ * The control message announcing `keys` (sorted; `undefined`: every key) of `from`'s message `seq` to
+ * a `size`-key shard: the keys as delta varints, or as a bitmap when that is smaller.
+ */
+export function barrierMessage(
+  from: string,
+  seq: number,
+  keys: Uint32Array | undefined,
+  size: number,
+): Uint8Array {
   if (!keys) return encodeMessage<BarrierMeta>({ from, seq, n: 0, all: true });
-  const x = encodeIndices(keys);
+  const bitmap = Math.ceil(size / 8) < indexBytes(keys);
+  const x = bitmap ? encodeBitmap(keys, size) : encodeIndices(keys);
   return encodeMessage<BarrierMeta>(
     { from, seq, n: keys.length },
-    new Map([['x', tensor('uint8', [x.length], x)]]),
+    new Map([[bitmap ? 'b' : 'x', tensor('uint8', [x.length], x)]]),
   );
 }
 
@@ -56,7 +65,8 @@ export function announcedKeys(meta: BarrierMeta, tensors: UpdateMap, size: numbe
     for (let i = 0; i < size; i++) all[i] = i;
     return all;
   }
-  const x = tensors.get('x');
+  const x = tensors.get('x') ?? tensors.get('b');
   if (!x || 'indices' in x || x.dtype !== 'uint8') throw new GaiaError('PROTOCOL', 'bad barrier message');
-  return decodeIndices(x.data as Uint8Array, meta.n, size);
+  const bytes = x.data as Uint8Array;
+  return tensors.has('x') ? decodeIndices(bytes, meta.n, size) : decodeBitmap(bytes, size, meta.n);
 }

@@ -14,36 +14,13 @@ import {
   type ClockMeta,
   type DataMeta,
 } from './mirror-messages.js';
+import type { MirrorOptions } from './mirror-options.js';
 import type { Delta, ParameterShard } from './parameter-shard.js';
 import { SelectiveBarrier } from './selective-barrier.js';
-import {
-  SignificanceFilter,
-  type SignificanceFilterOptions,
-  type SignificantUpdates,
-} from './significance-filter.js';
-import { ThresholdController, type ThresholdControllerOptions } from './threshold-controller.js';
+import { SignificanceFilter, type SignificantUpdates } from './significance-filter.js';
+import { ThresholdController } from './threshold-controller.js';
 import { decodeShipped, encodeShipped, type LayoutCounts, noLayouts } from './update-coding.js';
 import { decodeMessage, encodeMessage } from './wire.js';
-
-export interface MirrorOptions {
-  readonly region: string;
-  /** The regions holding the same keys that this shard mirrors directly: all others, or its group. */
-  readonly peers: readonly string[];
-  /** Overlay: the hub of the region's group (the region itself for a hub) and the other groups' hubs. */
-  readonly overlay?: { readonly hub: string; readonly otherHubs: readonly string[] };
-  /** Subject prefix of shard `k`'s mirror endpoint in `region`. */
-  readonly subjectOf: (region: string) => string;
-  /** Mirror-clock bound DS; `null`: no mirror clock (Gaia_Async). */
-  readonly ds: number | null;
-  /** Selective barrier on (Gaia) or off (Gaia_Async). */
-  readonly barrier: boolean;
-  /** Estimated queued bytes on a link above which indexes go ahead on the control lane (LinkBacklog). */
-  readonly barrierBytes: number;
-  readonly filter: SignificanceFilterOptions;
-  readonly controller?: ThresholdControllerOptions;
-  /** Added to the region clock for τ_t = τ0/√t (a resumed run continues its schedule). */
-  readonly clockOffset?: number;
-}
 
 const groupKey = (hub: string) => `group:${hub}`;
 
@@ -193,7 +170,12 @@ export class Mirror {
     let announce: Uint8Array | undefined;
     for (const n of to) {
       this.sendData(n, data, () => {
-        announce ??= barrierMessage(meta.from, seq, out.layout === 'dense' ? undefined : out.indices);
+        announce ??= barrierMessage(
+          meta.from,
+          seq,
+          out.layout === 'dense' ? undefined : out.indices,
+          this.shard.size,
+        );
         return announce;
       });
     }
@@ -251,7 +233,7 @@ export class Mirror {
         if (this.isHub && this.otherHubs.has(via)) {
           const keys = delta instanceof Float32Array ? undefined : delta?.indices;
           for (const p of this.peers) {
-            this.sendData(p, msg.data, () => barrierMessage(meta.from, meta.seq, keys));
+            this.sendData(p, msg.data, () => barrierMessage(meta.from, meta.seq, keys, this.shard.size));
           }
         }
       }

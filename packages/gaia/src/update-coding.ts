@@ -1,6 +1,6 @@
 import { tensor, type UpdateMap } from '@geoml/core';
 import { GaiaError } from './errors.js';
-import { decodeIndices, encodeIndices } from './index-coding.js';
+import { decodeBitmap, decodeIndices, encodeBitmap, encodeIndices } from './index-coding.js';
 import type { Delta } from './parameter-shard.js';
 
 /**
@@ -61,8 +61,7 @@ export function encodeShipped(u: ShippedUpdate, size: number): UpdateMap {
     return out;
   }
   if (u.layout === 'bitmap') {
-    const b = new Uint8Array(Math.ceil(size / 8));
-    for (const i of u.indices) b[i >>> 3] = (b[i >>> 3] as number) | (1 << (i & 7));
+    const b = encodeBitmap(u.indices, size);
     out.set('b', tensor('uint8', [b.length], b));
   } else {
     const x = encodeIndices(u.indices);
@@ -95,30 +94,11 @@ export function decodeShipped(tensors: UpdateMap, size: number, scale: number | 
     return { indices: decodeIndices(x.data as Uint8Array, values.length, size), values };
   }
   if (b) {
-    if ('indices' in b || b.dtype !== 'uint8' || b.data.length !== Math.ceil(size / 8)) {
-      throw new GaiaError('PROTOCOL', `bitmap of a ${size}-key shard must hold ${Math.ceil(size / 8)} bytes`);
-    }
-    return { indices: bitmapIndices(b.data as Uint8Array, size, values.length), values };
+    if ('indices' in b || b.dtype !== 'uint8') throw new GaiaError('PROTOCOL', 'bad bitmap tensor');
+    return { indices: decodeBitmap(b.data as Uint8Array, size, values.length), values };
   }
   if (values.length !== size) {
     throw new GaiaError('PROTOCOL', `dense update has ${values.length} values, shard has ${size} keys`);
   }
   return values;
-}
-
-function bitmapIndices(bits: Uint8Array, size: number, count: number): Uint32Array {
-  const out = new Uint32Array(count);
-  let j = 0;
-  for (let i = 0; i < size; i++) {
-    if (((bits[i >>> 3] as number) >>> (i & 7)) & 1) {
-      if (j === count) throw new GaiaError('PROTOCOL', `bitmap sets more keys than its ${count} values`);
-      out[j++] = i;
-    }
-  }
-  for (let i = size; i < bits.length * 8; i++) {
-    if (((bits[i >>> 3] as number) >>> (i & 7)) & 1)
-      throw new GaiaError('PROTOCOL', 'bitmap sets a key past the shard');
-  }
-  if (j !== count) throw new GaiaError('PROTOCOL', `bitmap sets ${j} keys for ${count} values`);
-  return out;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GaiaError } from '../src/errors.js';
-import { decodeIndices, encodeIndices } from '../src/index-coding.js';
+import { decodeBitmap, decodeIndices, encodeBitmap, encodeIndices } from '../src/index-coding.js';
 
 describe('index coding', () => {
   it('round-trips ascending indexes in about a byte each when they are close', () => {
@@ -22,5 +22,16 @@ describe('index coding', () => {
       GaiaError,
     );
     expect(() => decodeIndices(Uint8Array.from([1, 0]), 2, 100)).toThrow(/order/);
+  });
+
+  it('round-trips a bitmap of a shard and refuses one of the wrong length, count or range', () => {
+    const keys = Uint32Array.from([0, 7, 8, 19]);
+    const bits = encodeBitmap(keys, 20);
+    expect(bits.length).toBe(3);
+    expect([...decodeBitmap(bits, 20, 4)]).toEqual([...keys]);
+    expect(() => decodeBitmap(bits, 20, 3)).toThrow(/more keys/);
+    expect(() => decodeBitmap(bits, 20, 5)).toThrow(/sets 4 keys/);
+    expect(() => decodeBitmap(bits, 17, 4)).toThrow(GaiaError); // 3 bytes, but key 19 is past 17
+    expect(() => decodeBitmap(bits, 30, 4)).toThrow(/must hold 4 bytes/);
   });
 });
