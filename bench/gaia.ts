@@ -6,6 +6,7 @@
  *   pnpm bench gaia --quick                 # MF on ss only, under a minute
  *   pnpm bench gaia                         # everything; one child process per workload, in parallel
  *   node --import tsx --conditions=@geoml/source bench/gaia.ts --workloads=mf,lda --budget-min=20
+ *   ... bench/gaia.ts --calibration=bench/results/gaia.json   # reuse that run's cost models and sizes
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { summarizeBudget } from './gaia/budget-summary.js';
 import type { Calibration } from './gaia/calibration.js';
 import { dsChart, qualityChart, speedupChart, tau0Chart } from './gaia/charts.js';
 import { calibrateSpec, type PartResult, runPart } from './gaia/part.js';
+import type { RunRecord } from './gaia/run-one.js';
 import {
   BUDGET_FRACTION,
   GOALS,
@@ -50,10 +52,16 @@ async function main(): Promise<void> {
   const deadline = started + budgetMin * 60_000;
   const wanted = arg('workloads')?.split(',');
   const chosen = specs.filter((s) => !wanted || wanted.includes(s.name));
-  // Calibrate every workload first, one at a time, so no run of ours competes with a measurement.
+  // Calibrate every workload first, one at a time, so no run of ours competes with a measurement; or
+  // reuse an earlier run's measurements (--calibration=<its gaia.json>), so that two runs of different
+  // engines differ by the engine alone and not by what the shared box's load did to a measurement.
+  const reuseFrom = arg('calibration');
+  const reused = reuseFrom ? (JSON.parse(readFileSync(reuseFrom, 'utf8')) as EarlierRun) : undefined;
   const calibrations: Calibration[] = [];
   for (const spec of chosen) {
-    const c = await calibrateSpec(spec);
+    const earlier = reused?.calibration[spec.name];
+    if (reused && !earlier) throw new Error(`${reuseFrom} holds no calibration of '${spec.name}'`);
+    const c = earlier ?? (await calibrateSpec(spec));
     calibrations.push(c);
     console.error(
       `gaia ${spec.name}: step ${c.costModel.stepMs.toFixed(2)} ms (batch ${c.costModel.batchSize}), ` +
@@ -99,9 +107,14 @@ async function main(): Promise<void> {
         `beyond the paper, judged apart (summary.budget): asp and asp-int8 with budgetMbps = ${BUDGET_FRACTION} × ` +
         "the profile's slowest WAN link (the engine's threshold controller, ratio rule) on vc, ss, ec2-11 and " +
         "the what-if set, at asp's DS there; asp+budget on ss runs to the end like asp's DS-sweep run",
+      calibrationSource: reused
+        ? `reused from the run of ${reused.date} (--calibration=${reuseFrom}): measured then on this machine`
+        : 'measured at the start of this run',
       wallSeconds: (Date.now() - started) / 1000,
       budgetMinutes: budgetMin,
     },
+    // The run whose measurements were reused: its summary and ASP runs, to compare side by side.
+    ...(reused ? { comparedWith: earlierRun(reused) } : {}),
     goals: GOALS,
     paper: PAPER,
   });
@@ -132,6 +145,39 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(summary.whatIf as object)) console.log(`  ${k}: ${JSON.stringify(v)}`);
   console.log('\nbandwidth budget (beyond the paper; judged apart from asp):');
   for (const [k, v] of Object.entries(summary.budget as object)) console.log(`  ${k}: ${JSON.stringify(v)}`);
+}
+
+/** What a run reusing another's calibration reads of it. */
+interface EarlierRun {
+  date: string;
+  summary: unknown;
+  calibration: Record<string, Calibration>;
+  runs: RunRecord[];
+  dsSweep: unknown;
+}
+
+/** The earlier run in brief: its summary, DS sweep, and the headline figures of its ASP runs. */
+function earlierRun(e: EarlierRun) {
+  return {
+    date: e.date,
+    summary: e.summary,
+    dsSweep: e.dsSweep,
+    aspRuns: e.runs
+      .filter((r) => r.mode === 'asp' || r.mode === 'asp-int8')
+      .map((r) => ({
+        workload: r.workload,
+        profile: r.profile,
+        mode: r.mode,
+        ds: r.ds,
+        reachedTarget: r.reachedTarget,
+        timeToTargetS: r.timeToTargetS,
+        clocksToTarget: r.clocksToTarget,
+        wanBytesToTarget: r.wanBytesToTarget,
+        wanMessages: r.wanMessages,
+        finalQuality: r.finalQuality,
+        blockedMs: r.blockedMs,
+      })),
+  };
 }
 
 /** Runs one workload in its own process (the 2 cores work in parallel) and reads back its part. */

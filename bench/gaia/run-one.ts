@@ -61,6 +61,10 @@ export interface RunRecord {
   overlay?: string;
   /** ASP modes: how many shipped updates went in each wire layout (C3: pairs, bitmap, dense). */
   encodings?: Record<string, number>;
+  /** ASP modes: selective-barrier announcements sent (index lists on the control lane). */
+  announcements?: number;
+  /** WAN bytes of the whole run on the control lane (clocks, with ASP also barrier announcements). */
+  wanControlBytes: number;
   budgetMbps?: number;
   budgetRule?: 'ratio' | 'step';
   /** Set when this record is the same run as another one (identical config in virtual time). */
@@ -156,6 +160,7 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
       wanBytesToTarget: null,
       wanBytes: r.wanBytes,
       wanMessages: r.wanMessages,
+      wanControlBytes: r.links.filter((l) => l.from !== l.to).reduce((n, l) => n + l.controlBytes, 0),
       finalQuality: r.finalQuality.value,
       qualityMetric: r.finalQuality.metric,
       higherIsBetter: r.finalQuality.higherIsBetter,
@@ -171,6 +176,7 @@ export async function runOne(input: RunInput): Promise<RunRecord> {
       ...(input.wanLatencyScale === undefined ? {} : { wanLatencyScale: input.wanLatencyScale }),
       ...(input.overlay === undefined ? {} : { overlay: input.overlay }),
       ...(r.encodings === undefined ? {} : { encodings: { ...r.encodings } }),
+      ...(r.announcements === undefined ? {} : { announcements: r.announcements }),
       ...(input.budgetMbps === undefined ? {} : { budgetMbps: input.budgetMbps }),
       ...(input.budgetMbps === undefined ? {} : { budgetRule: input.budgetRule ?? 'ratio' }),
       series,

@@ -98,6 +98,7 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
   const w8 = emptyGroups();
   const finalQualityGap: Record<string, Ratio> = {};
   const fractionBelowOnePercent: Record<string, number> = {};
+  const announcements: Record<string, string> = {};
   const tau0Sweep: Record<string, string[]> = {};
   const overlay: Record<string, string> = {};
   const ec2AtSsDs: Record<string, string> = {};
@@ -107,6 +108,14 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
       const at = part.runs.filter((r) => r.profile === p);
       const asp = at.find((r) => r.mode === 'asp');
       if (asp) fractionBelowOnePercent[`${w}/${p}`] = +asp.fractionBelowOnePercent.toFixed(3);
+      // Selective-barrier index lists against data messages shipped, until each run stopped.
+      const barrier = at
+        .filter((r) => (r.mode === 'asp' || r.mode === 'asp-int8') && r.encodings)
+        .map((r) => {
+          const shipped = Object.values(r.encodings ?? {}).reduce((n, c) => n + c, 0);
+          return `${r.mode} ${r.announcements ?? 0}/${shipped}`;
+        });
+      if (barrier.length > 0) announcements[`${w}/${p}`] = barrier.join(', ');
       profileRatios(g, `${w}/${p}`, at, p);
     }
     if (part.whatIf.runs.length > 1) profileRatios(w8, `${w}/ss-what-if`, part.whatIf.runs, 'ss');
@@ -185,6 +194,7 @@ export function summarize(parts: PartResult[]): Record<string, unknown> {
     ...Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, compact(v)])),
     bspSlowdownOverLan: compact(bspSlowdownOverLan),
     fractionBelowOnePercent,
+    announcements,
     tau0Sweep,
     overlay,
     ec2AtSsDs,
