@@ -7,8 +7,8 @@
  * Priority: with `workerData.background` the thread lowers its own nice value (Linux keeps one per thread)
  * to 19 before importing onnxruntime, so booting, creating a session, warming up and releasing one yield
  * the cores to the serving threads; the main thread raises it back before it serves (or, where it cannot,
- * a `priority` message does), and it exits at
- * its normal priority (the main thread joins an exiting thread). Raising needs CAP_SYS_NICE or an
+ * a `priority` message does), and it exits at its normal priority (the main thread joins an exiting
+ * thread). Raising needs CAP_SYS_NICE or an
  * RLIMIT_NICE that allows it, so without either the thread never lowers itself (a model that could not
  * be raised back would serve at the lowest priority).
  */

@@ -1,4 +1,4 @@
-import { allocate, BYTES_PER_ELEMENT, type DType, sizeOf, type Tensor, tensor } from '@geoml/core';
+import { allocate, allocateUnfilled, type DType, isArrayOf, sizeOf, type Tensor, tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
 
 /**
@@ -54,7 +54,7 @@ function checkItem(spec: InputSpec, value: unknown, query: number, rows?: number
   const data = t.data as Tensor['data'];
   let n = 1;
   for (const d of shape) n *= d;
-  if (data.length !== n || data.constructor !== arrayOf(spec.dtype)) {
+  if (data.length !== n || !isArrayOf(spec.dtype, data)) {
     try {
       tensor(spec.dtype, shape, data);
     } catch (err) {
@@ -62,18 +62,6 @@ function checkItem(spec: InputSpec, value: unknown, query: number, rows?: number
     }
   }
   return t as Tensor;
-}
-
-const ARRAYS = new Map<DType, unknown>();
-
-/** The typed-array class of a dtype. */
-function arrayOf(dtype: DType): unknown {
-  let Ctor = ARRAYS.get(dtype);
-  if (Ctor === undefined) {
-    Ctor = allocate(dtype, 0).constructor;
-    ARRAYS.set(dtype, Ctor);
-  }
-  return Ctor;
 }
 
 /** One query's share of a model batch: its input, and its row count when the input carries rows. */
@@ -141,16 +129,6 @@ const NO_ROWS = () => undefined;
 
 type Settable = { set(src: ArrayLike<number | bigint>, offset: number): void };
 
-/**
- * A typed array of `length` elements that the caller overwrites whole: not zero-filled first, since a
- * model batch is up to megabytes and every element is copied in.
- */
-function unfilled(dtype: DType, length: number): Settable {
-  const bytes = Buffer.allocUnsafeSlow(length * BYTES_PER_ELEMENT[dtype]);
-  const View = arrayOf(dtype) as new (b: ArrayBufferLike, o: number, n: number) => Settable;
-  return new View(bytes.buffer, bytes.byteOffset, length);
-}
-
 function stack(
   count: number,
   total: number,
@@ -179,7 +157,8 @@ function stack(
     const first = checkItem(spec, (inputAt(0) as Record<string, unknown>)[spec.name], 0, rows0);
     const itemShape = rows0 === undefined ? first.shape : first.shape.slice(1);
     const itemSize = rows0 === undefined ? first.data.length : first.data.length / rows0;
-    const data = unfilled(spec.dtype, itemSize * total);
+    // Not zero-filled: every element is copied in below.
+    const data = allocateUnfilled(spec.dtype, itemSize * total) as unknown as Settable;
     let row = 0;
     for (let q = 0; q < count; q++) {
       const rows = rowsAt(q);

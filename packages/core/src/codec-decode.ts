@@ -9,12 +9,11 @@ import {
   RECORD_FIXED_BYTES,
   STORED_BYTES,
   VERSION,
-  viewOf,
 } from './codec-format.js';
 import { CodecError } from './errors.js';
 import { decodeHalf } from './fp16.js';
 import { dequantize } from './quantize.js';
-import { BYTES_PER_ELEMENT, type SparseTensor, type TypedArray, type UpdateMap } from './tensor.js';
+import { BYTES_PER_ELEMENT, type SparseTensor, type TypedArray, type UpdateMap, viewOf } from './tensor.js';
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 

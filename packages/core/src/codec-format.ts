@@ -1,5 +1,5 @@
 import { CodecError } from './errors.js';
-import { allocate, type DType, type TypedArray } from './tensor.js';
+import type { DType } from './tensor.js';
 
 /*
  * The tensor-map codec's wire format, shared by codec.ts (encoder) and codec-decode.ts. Version 1; all
@@ -74,22 +74,4 @@ export function assertHost(): void {
   if (!LITTLE_ENDIAN_HOST) {
     throw new CodecError('UNSUPPORTED', 'the tensor codec needs a little-endian host');
   }
-}
-
-export type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedArray;
-
-/** A `dtype` view of `length` elements over `buffer` (tensor.ts owns the dtype -> array class mapping). */
-export function viewOf(
-  dtype: DType,
-  buffer: ArrayBufferLike,
-  byteOffset: number,
-  length: number,
-): TypedArray {
-  const View = allocate(dtype, 0).constructor as ViewCtor;
-  return new View(buffer, byteOffset, length);
-}
-
-/** True when `a` is the typed array class tensor.ts assigns to `dtype` (so its byte length is as planned). */
-export function isArrayOf(dtype: DType, a: unknown): boolean {
-  return a instanceof (allocate(dtype, 0).constructor as ViewCtor);
 }

@@ -6,7 +6,6 @@ import {
   ENCODINGS,
   type Encoding,
   HEADER_BYTES,
-  isArrayOf,
   MAGIC,
   MAX_U32,
   pad8,
@@ -17,7 +16,14 @@ import {
 import { CodecError } from './errors.js';
 import { encodeHalfInto } from './fp16.js';
 import { int8Scale, quantizeInto } from './quantize.js';
-import { BYTES_PER_ELEMENT, isSparse, type SparseTensor, type Tensor, type UpdateMap } from './tensor.js';
+import {
+  BYTES_PER_ELEMENT,
+  isArrayOf,
+  isSparse,
+  type SparseTensor,
+  type Tensor,
+  type UpdateMap,
+} from './tensor.js';
 
 export { DEFAULT_MAX_MESSAGE_BYTES, type DecodeOptions, decodeTensorMap } from './codec-decode.js';
 export type { Encoding } from './codec-format.js';

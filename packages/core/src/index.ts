@@ -64,8 +64,10 @@ export type { Predictor } from './predictor.js';
 export { createRng, type Rng } from './rng.js';
 export {
   allocate,
+  allocateUnfilled,
   BYTES_PER_ELEMENT,
   type DType,
+  isArrayOf,
   isSparse,
   type SparseTensor,
   sizeOf,
@@ -75,6 +77,7 @@ export {
   type TypedArrayOf,
   tensor,
   type UpdateMap,
+  viewOf,
   zeros,
 } from './tensor.js';
 export { VectorClock, withinStaleness } from './vector-clock.js';

@@ -99,6 +99,35 @@ export function allocate<D extends DType>(dtype: D, length: number): TypedArrayO
   return new ARRAY_OF[dtype](length);
 }
 
+type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TypedArray;
+
+/** True when `a` is the typed-array class tensors of `dtype` hold (so its byte length is as planned). */
+export function isArrayOf(dtype: DType, a: unknown): boolean {
+  return a instanceof ARRAY_OF[dtype];
+}
+
+/** A `dtype` view of `length` elements over `buffer` from `byteOffset` (no copy). */
+export function viewOf<D extends DType>(
+  dtype: D,
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+): TypedArrayOf[D] {
+  return new (ARRAY_OF[dtype] as unknown as ViewCtor)(buffer, byteOffset, length) as TypedArrayOf[D];
+}
+
+/**
+ * A typed array of `dtype` with `length` elements, not zero-filled: for a caller that overwrites every
+ * element (a batch stacked from its queries' rows), where clearing megabytes first is wasted work.
+ */
+export function allocateUnfilled<D extends DType>(dtype: D, length: number): TypedArrayOf[D] {
+  // Node's uninitialised memory where there is a Buffer (core also runs without one).
+  const B = (globalThis as { Buffer?: { allocUnsafeSlow(n: number): Uint8Array } }).Buffer;
+  if (B === undefined) return allocate(dtype, length);
+  const bytes = B.allocUnsafeSlow(length * BYTES_PER_ELEMENT[dtype]);
+  return viewOf(dtype, bytes.buffer, bytes.byteOffset, length);
+}
+
 /** True when `value` is a sparse tensor rather than a dense one. */
 export function isSparse(value: Tensor | SparseTensor): value is SparseTensor {
   return 'indices' in value;

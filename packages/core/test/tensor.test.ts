@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, isSparse, parseConfig, sizeOf, TensorError, tensor, zeros } from '../src/index.js';
+import {
+  allocateUnfilled,
+  ConfigError,
+  isArrayOf,
+  isSparse,
+  parseConfig,
+  sizeOf,
+  TensorError,
+  tensor,
+  viewOf,
+  zeros,
+} from '../src/index.js';
 
 describe('tensor', () => {
   it('wraps data without copying', () => {
@@ -41,6 +52,20 @@ describe('tensor', () => {
         values: new Float32Array([2]),
       }),
     ).toBe(true);
+  });
+
+  it('maps each dtype to its array class: views over a buffer, unfilled arrays, class checks', () => {
+    const buffer = new ArrayBuffer(32);
+    const v = viewOf('int32', buffer, 8, 4);
+    expect(v).toBeInstanceOf(Int32Array);
+    v[0] = 7;
+    expect(new Int32Array(buffer, 8, 1)[0]).toBe(7);
+    const u = allocateUnfilled('float64', 5);
+    expect(u).toBeInstanceOf(Float64Array);
+    expect(u.length).toBe(5);
+    expect(allocateUnfilled('bool', 3)).toBeInstanceOf(Uint8Array);
+    expect(isArrayOf('int64', new BigInt64Array(1))).toBe(true);
+    expect(isArrayOf('float32', new Float64Array(1))).toBe(false);
   });
 });
 

@@ -61,8 +61,8 @@ export function checkSize(artifact: ModelArtifact, file: { path: string; size: n
 
 /**
  * Refuses `bytes` unless they have the size and sha256 `file` names. The digest is WebCrypto's, which
- * hashes on libuv's thread pool: a serving process resolving a new version during a hot swap does not
- * spend its main thread (and its queries' latency) hashing the model.
+ * hashes on libuv's thread pool (it copies its input on the calling thread first, and refuses views of
+ * shared memory, which `verifyFiles` has copied already).
  */
 async function checkBlob(
   artifact: ModelArtifact,

@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { allocate, BYTES_PER_ELEMENT as BYTES_PER, type DType, sizeOf, type Tensor } from '@geoml/core';
+import { BYTES_PER_ELEMENT as BYTES_PER, type DType, sizeOf, type Tensor, viewOf } from '@geoml/core';
 import { HttpError } from './http-error.js';
 import { checkShape, dtypeOf } from './oip-tensor.js';
 
@@ -148,29 +148,17 @@ export function tensorFromBinary(name: string, datatype: unknown, shape: unknown
   return { dtype, shape, data: typedView(dtype, bytes, n) } as Tensor;
 }
 
-type ViewOf = new (b: ArrayBufferLike, o: number, n: number) => Tensor['data'];
-const VIEW_OF = new Map<DType, ViewOf>();
-
-function viewOf(dtype: DType): ViewOf {
-  let Ctor = VIEW_OF.get(dtype);
-  if (!Ctor) {
-    Ctor = allocate(dtype, 0).constructor as ViewOf;
-    VIEW_OF.set(dtype, Ctor);
-  }
-  return Ctor;
-}
-
 function typedView(dtype: DType, bytes: Buffer, n: number): Tensor['data'] {
   const width = BYTES_PER[dtype];
   if (LITTLE_ENDIAN_HOST && bytes.byteOffset % width === 0) {
-    return new (viewOf(dtype))(bytes.buffer, bytes.byteOffset, n);
+    return viewOf(dtype, bytes.buffer, bytes.byteOffset, n);
   }
   // Misaligned: one copy into a shared slab rather than an ArrayBuffer of its own (allocating one costs
   // several µs, most of this path); the batch stacks it into a fresh buffer anyway.
   const raw = scratch(bytes.length, width);
   raw.set(bytes);
   if (!LITTLE_ENDIAN_HOST) swapToHost(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), width);
-  return new (viewOf(dtype))(raw.buffer, raw.byteOffset, n);
+  return viewOf(dtype, raw.buffer, raw.byteOffset, n);
 }
 
 /**
