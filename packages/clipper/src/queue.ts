@@ -26,6 +26,11 @@ export interface Queued<T> extends Deadlined {
    * else an entry for those rows (the first ones still queued). Needed when `rows` exceeds 1.
    */
   take?(count: number): T;
+  /**
+   * True once the entry was answered while queued (a split query whose lent part failed): its rows
+   * still queued are left out of batches instead of run for nobody.
+   */
+  readonly settled?: boolean;
 }
 
 /**
@@ -156,8 +161,8 @@ export class EdfQueue<T extends Queued<T>> {
 
   /**
    * Forms a batch: up to `size` rows in deadline order, after removing the entries already expired at
-   * `now` (returned apart, to be answered with the default output). The last entry may lend only its
-   * first rows, keeping its place for the rest.
+   * `now` (returned apart, to be answered with the default output) and passing over those already
+   * answered. The last entry may lend only its first rows, keeping its place for the rest.
    */
   takeBatch(size: number, now: number): { batch: T[]; expired: T[] } {
     const expired = this.removeExpired(now);
@@ -165,6 +170,10 @@ export class EdfQueue<T extends Queued<T>> {
     let room = size;
     while (room > 0 && this.heap.size > 0) {
       const head = this.heap.peek()!;
+      if (head.settled) {
+        this.pop();
+        continue;
+      }
       const rows = rowsOf(head);
       if (rows <= room) {
         this.pop();

@@ -110,6 +110,30 @@ describe('multi-row queries (a request batch as one unit)', () => {
     });
   });
 
+  it('stops running a split query once one of its parts failed: its rows still queued never reach the model', async () => {
+    const { clock, clipper: c, run } = virtualClipper();
+    clipper = c;
+    const replica = new SyntheticReplica<Record<string, Tensor>, Record<string, Tensor>>(clock, {
+      a: 10,
+      b: 0,
+      answer: (q) => {
+        const x = Number(q.x!.data[0]);
+        if (x < 0) throw new Error('negative input');
+        return { y: tensor('float32', [1], Float32Array.of(2 * x)) };
+      },
+    });
+    await run(async () => {
+      await c.deployModel('m', 1, [replica], { batching: { mode: 'static', batchSize: 2 }, cache: false });
+      const failed = c.predictModelBatch('m', xs(-1, 2, 3, 4, 5), { timeoutMs: 1000 });
+      const other = c.predictModelBatch('m', xs(6), { timeoutMs: 2000 });
+      const [rf, ro] = await Promise.all([failed, other]);
+      expect(rf).toMatchObject({ default: true, defaultReason: 'model-error', output: null });
+      expect(ro.default).toBe(false);
+      // Rows 3-5 of the failed query were left out; the other query ran next.
+      expect(replica.batches.map((bt) => bt.inputs.map((q) => q.x!.data[0]))).toEqual([[-1, 2], [6]]);
+    });
+  });
+
   it('counts rows against the queue bound and refuses at once a query with no room for its rows', async () => {
     const { clock, clipper: c, run } = virtualClipper();
     clipper = c;
