@@ -206,23 +206,14 @@ const pct = (xs: Sample[], p: number) =>
 /** Latency from when the query was actually sent: the generator's own timer lateness left out. */
 const fromSend = (s: Sample) => s.latencyMs - (s.firedAt - s.sentAt);
 /** p50 / p99 of the generator's lateness, and of latency from the actual send, for a set of queries. */
-const split = (xs: Sample[]) => ({
-  generatorLateMs: {
-    p50: r3(
-      quantile(
-        xs.map((s) => s.firedAt - s.sentAt),
-        50,
-      ),
-    ),
-    p99: r3(
-      quantile(
-        xs.map((s) => s.firedAt - s.sentAt),
-        99,
-      ),
-    ),
-  },
-  fromSendMs: { p50: r3(quantile(xs.map(fromSend), 50)), p99: r3(quantile(xs.map(fromSend), 99)) },
-});
+const split = (xs: Sample[]) => {
+  const late = xs.map((s) => s.firedAt - s.sentAt);
+  const sent = xs.map(fromSend);
+  return {
+    generatorLateMs: { p50: r3(quantile(late, 50)), p99: r3(quantile(late, 99)) },
+    fromSendMs: { p50: r3(quantile(sent, 50)), p99: r3(quantile(sent, 99)) },
+  };
+};
 const failures = (xs: Sample[]) => xs.filter((s) => !s.served);
 const reasons: Record<string, number> = {};
 for (const s of failures(measured)) reasons[s.reason ?? '?'] = (reasons[s.reason ?? '?'] ?? 0) + 1;
