@@ -18,12 +18,9 @@ export {
   modelArtifactSchema,
   parseArtifact,
   parseArtifactDraft,
-  readTensorsArtifact,
   sha256Hex,
-  TENSORS_FILE,
   type TensorSpec,
   tensorSpecSchema,
-  tensorsArtifactFiles,
   verifyArtifact,
 } from './artifact.js';
 export {
@@ -80,5 +77,6 @@ export {
   viewOf,
   zeros,
 } from './tensor.js';
+export { readTensorsArtifact, TENSORS_FILE, tensorsArtifactFiles } from './tensors-artifact.js';
 export { VectorClock, withinStaleness } from './vector-clock.js';
 export { VirtualClock } from './virtual-clock.js';
