@@ -4,14 +4,8 @@ export { type CalibrateOptions, CostModel, type CostModelSpec, calibrate } from 
 export { type Mode, planDeployment, type RegionPlan } from './deployment.js';
 export { GaiaError } from './errors.js';
 export type { LayersModel } from './layers-mlp.js';
-export {
-  createLda,
-  type LdaBatch,
-  type LdaDocument,
-  type LdaOptions,
-  type LdaWorkload,
-  ldaOptionsSchema,
-} from './lda.js';
+export { createLda, type LdaBatch, type LdaOptions, type LdaWorkload, ldaOptionsSchema } from './lda.js';
+export type { LdaDocument } from './lda-document.js';
 export { LinkBacklog } from './link-backlog.js';
 export { LinkMeter, type LinkTraffic } from './link-meter.js';
 export {

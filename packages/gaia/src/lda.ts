@@ -9,6 +9,7 @@ import {
 } from '@geoml/core';
 import { z } from 'zod';
 import { shardData } from './data-split.js';
+import { type LdaDocument, newDocument, restoreTopics, saveTopics } from './lda-document.js';
 import { loadMailCorpus, toBagOfWords } from './mail-corpus.js';
 import { paramData, zeroMap } from './params.js';
 import { type DataShard, type DataSplit, type Workload, WorkloadError } from './workload.js';
@@ -44,16 +45,6 @@ export const ldaOptionsSchema = z
   .strict();
 
 export type LdaOptions = z.input<typeof ldaOptionsSchema>;
-
-/** A training document and its sampler state, owned by one shard. */
-export interface LdaDocument {
-  /** Word ids in text order. */
-  readonly words: Uint16Array;
-  /** Topic of each token; -1 until the token is first sampled. */
-  readonly topics: Int16Array;
-  /** Tokens of this document per topic (kept in step with `topics`). */
-  readonly topicCounts: Int32Array;
-}
 
 /**
  * Documents to sweep once each. `computeUpdate` resamples their tokens' topics in place (the shard's
@@ -262,12 +253,7 @@ export function createLda(options: LdaOptions = {}): LdaWorkload {
         (items, sampler) => {
           const docs = new Map<number, LdaDocument>();
           for (const d of items) {
-            const words = train[d] as Uint16Array;
-            docs.set(d, {
-              words,
-              topics: new Int16Array(words.length).fill(-1),
-              topicCounts: new Int32Array(K),
-            });
+            docs.set(d, newDocument(train[d] as Uint16Array, K));
           }
           return {
             next(rng: Rng): LdaBatch {
@@ -284,44 +270,4 @@ export function createLda(options: LdaOptions = {}): LdaWorkload {
     },
     dispose() {},
   };
-}
-
-/** The token–topic assignments of `docs`, in order, as little-endian int16. */
-function saveTopics(docs: Iterable<LdaDocument>): Uint8Array {
-  const list = [...docs];
-  const out = new Uint8Array(list.reduce((n, d) => n + d.topics.length * 2, 0));
-  const view = new DataView(out.buffer);
-  let at = 0;
-  for (const d of list) {
-    for (const z of d.topics) {
-      view.setInt16(at, z, true);
-      at += 2;
-    }
-  }
-  return out;
-}
-
-/** Sets the assignments saved by `saveTopics` and recounts each document's topics; checks before writing. */
-function restoreTopics(docs: readonly LdaDocument[], bytes: Uint8Array, topics: number): void {
-  const tokens = docs.reduce((n, d) => n + d.topics.length, 0);
-  if (bytes.length !== tokens * 2) {
-    throw new WorkloadError(
-      'INVALID_ARGUMENT',
-      `LDA shard state holds ${bytes.length / 2} tokens, the shard ${tokens}`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < tokens; i++) {
-    const z = view.getInt16(i * 2, true);
-    if (z < -1 || z >= topics) throw new WorkloadError('INVALID_ARGUMENT', `LDA shard state has topic ${z}`);
-  }
-  let at = 0;
-  for (const d of docs) {
-    d.topicCounts.fill(0);
-    for (let i = 0; i < d.topics.length; i++, at += 2) {
-      const z = view.getInt16(at, true);
-      d.topics[i] = z;
-      if (z >= 0) d.topicCounts[z] = (d.topicCounts[z] as number) + 1;
-    }
-  }
 }

@@ -1,6 +1,7 @@
 import { ConfigError, createRng, type TensorMap } from '@geoml/core';
 import { describe, expect, it } from 'vitest';
-import { createLda, type LdaDocument } from '../src/lda.js';
+import { createLda } from '../src/lda.js';
+import type { LdaDocument } from '../src/lda-document.js';
 import { WorkloadError } from '../src/workload.js';
 import { applyUpdate, expectPartition, nonFinite } from './workloads-helpers.js';
 
