@@ -1,14 +1,15 @@
 import { type Clock, type DType, type Predictor, parseConfig, systemClock, type Tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
-import { type OnnxModelSource, type Source, sourceOf } from './onnx-model-source.js';
+import { type OnnxModelSource, sourceOf } from './onnx-model-source.js';
 import {
   type OnnxPredictorConfig,
   onnxPredictorConfigSchema,
   type OnnxPredictorSettings as Settings,
   workerKindOf,
 } from './onnx-predictor-config.js';
-import { type CrashMode, type LoadedModel, OnnxWorker, type WireMeta } from './onnx-worker.js';
-import { returnWorker, takeWorker, type WorkerKind } from './onnx-worker-pool.js';
+import type { CrashMode, LoadedModel, OnnxWorker, WireMeta } from './onnx-worker.js';
+import type { WorkerKind } from './onnx-worker-pool.js';
+import { OnnxWorkerSupervisor } from './onnx-worker-supervisor.js';
 import { parsedBy } from './parsed-config.js';
 import { concatRows, rowsView, sliceBatch } from './rows.js';
 import { checkStacked, type InputSpec, stackBatch, unstackBatch, zeroQuery } from './stack.js';
@@ -17,15 +18,6 @@ import { checkStacked, type InputSpec, stackBatch, unstackBatch, zeroQuery } fro
 export const CRASH_NEXT_RUN: unique symbol = Symbol('crashNextRun');
 
 type Query = Record<string, Tensor>;
-
-/** How long `dispose` waits for a busy worker to finish its batch and exit. */
-const EXIT_WAIT_MS = 5_000;
-
-/** Marks a promise's rejection as handled (callers still see it when they await). */
-function quiet<T>(p: Promise<T>): Promise<T> {
-  p.catch(() => undefined);
-  return p;
-}
 
 function toSpec(m: WireMeta): InputSpec {
   const dims = (m.shape ?? []).slice(1);
@@ -54,29 +46,22 @@ function toSpec(m: WireMeta): InputSpec {
  */
 export class OnnxPredictor implements Predictor<Query, Query> {
   readonly config: Readonly<Settings>;
-  private readonly clock: Clock;
-  private model: Source | undefined;
-  private worker: OnnxWorker | undefined;
-  /** True while `worker` holds a loaded session. */
-  private serving = false;
-  /** The load in progress or done; undefined before the first `load`. */
-  private ready: Promise<void> | undefined;
-  private disposed = false;
+  /** Starts, replaces and retires the worker thread; this class keeps the batch path. */
+  private readonly supervisor: OnnxWorkerSupervisor;
   private crashNext: CrashMode | undefined;
   private specs: InputSpec[] = [];
   /** The model's batch dimension when it is fixed (e.g. exported with batch 1), else undefined. */
   private fixedBatch: number | undefined;
   private outputs: string[] = [];
-  private restartCount = 0;
-  /** Every worker not yet exited: the current one, and retired ones finishing a batch. */
-  private readonly alive = new Set<OnnxWorker>();
 
   constructor(config: OnnxPredictorConfig = {}, options: { clock?: Clock } = {}) {
     // Settings parsed once for many replicas (a hot-loader's) are taken as they are.
     this.config = parsedBy(onnxPredictorConfigSchema, config)
       ? config
       : parseConfig(onnxPredictorConfigSchema, config, 'onnx predictor config');
-    this.clock = options.clock ?? systemClock;
+    this.supervisor = new OnnxWorkerSupervisor(this.config, options.clock ?? systemClock, (meta) =>
+      this.describe(meta),
+    );
   }
 
   /** Creates a predictor and loads `model` into its worker. */
@@ -112,7 +97,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
 
   /** How many times the worker was replaced after a crash or timeout. */
   get restarts(): number {
-    return this.restartCount;
+    return this.supervisor.restarts;
   }
 
   /**
@@ -129,15 +114,7 @@ export class OnnxPredictor implements Predictor<Query, Query> {
         'LOAD_FAILED',
         'model must be non-empty ONNX bytes (Uint8Array), { bytes, sha256 } with a hex sha256, or a file path',
       );
-    const attempt = (this.ready ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => (this.serving && this.worker ? this.loadInto(this.worker, source) : this.start(source)));
-    this.ready = quiet(
-      attempt.catch((err) => {
-        if (!this.serving) throw err;
-      }),
-    );
-    await attempt;
+    await this.supervisor.load(source);
   }
 
   /** Runs zero-filled (or `sample`) batches of each size once, so first real queries pay no setup cost. */
@@ -189,15 +166,16 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   private loaded(): Promise<void> {
     this.assertOpen();
     return (
-      this.ready ?? Promise.reject(new ContainerError('LOAD_FAILED', 'no model loaded; call load() first'))
+      this.supervisor.ready ??
+      Promise.reject(new ContainerError('LOAD_FAILED', 'no model loaded; call load() first'))
     );
   }
 
   private async readyWorker(serve: boolean): Promise<OnnxWorker> {
     await this.loaded();
     this.assertOpen();
-    const worker = this.worker;
-    if (!worker || !this.serving) throw new ContainerError('CRASHED', 'the onnx worker is restarting');
+    const worker = this.supervisor.servingWorker;
+    if (!worker) throw new ContainerError('CRASHED', 'the onnx worker is restarting');
     if (serve) worker.serve();
     return worker;
   }
@@ -240,33 +218,13 @@ export class OnnxPredictor implements Predictor<Query, Query> {
    * first (stopping a thread inside onnxruntime aborts the process); `dispose` waits for that up to 5 s,
    * and an unfinished worker never keeps the process alive. Idempotent.
    */
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    // Calls waiting for a load find the predictor disposed when it ends (`assertOpen`).
-    this.ready = undefined;
-    const worker = this.worker;
-    this.worker = undefined;
-    this.serving = false;
-    const released = worker && this.config.reuseWorkers ? returnWorker(worker, this.workerKind) : undefined;
-    if (released && worker) {
-      // The thread stays (a spare); its session is gone once `released` resolves.
-      this.alive.delete(worker);
-      await released;
-    } else worker?.retire(new ContainerError('DISPOSED', 'the predictor was disposed'));
-    if (this.alive.size === 0) return;
-    const bound = new AbortController();
-    await Promise.race([
-      Promise.all([...this.alive].map((w) => w.exited)),
-      this.clock.sleep(EXIT_WAIT_MS, bound.signal).catch(() => undefined),
-    ]);
-    bound.abort();
+  dispose(): Promise<void> {
+    return this.supervisor.dispose();
   }
 
   /** The worker thread's kernel id and whether it loads in the background (diagnostics, tests). */
-  async workerThread(): Promise<{ tid: number | undefined; background: boolean } | undefined> {
-    await this.ready?.catch(() => undefined);
-    return this.worker?.boot();
+  workerThread(): Promise<{ tid: number | undefined; background: boolean } | undefined> {
+    return this.supervisor.boot();
   }
 
   /** Which spare threads of the pool this predictor can use. */
@@ -280,75 +238,16 @@ export class OnnxPredictor implements Predictor<Query, Query> {
   }
 
   private assertOpen(): void {
-    if (this.disposed) throw new ContainerError('DISPOSED', 'the predictor was disposed');
+    if (this.supervisor.disposed) throw new ContainerError('DISPOSED', 'the predictor was disposed');
   }
 
-  /** Spawns workers and loads `source`, replacing a worker that dies while loading up to maxRespawns times. */
-  private async start(source: Source): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const worker = this.spawn();
-      try {
-        await this.loadInto(worker, source);
-        return;
-      } catch (err) {
-        if (this.worker === worker) {
-          this.worker = undefined;
-          worker.retire();
-        }
-        const crashed = err instanceof ContainerError && err.code === 'CRASHED';
-        if (!crashed || this.disposed || attempt >= this.config.maxRespawns) throw err;
-        this.restartCount++;
-      }
-    }
-  }
-
-  private spawn(): OnnxWorker {
-    const { resourceLimits, background } = this.config;
-    const owner = { clock: this.clock, onDeath: (dead: OnnxWorker) => this.replace(dead) };
-    const worker = this.config.reuseWorkers
-      ? takeWorker(this.workerKind, owner)
-      : new OnnxWorker({ ...owner, background, ...(resourceLimits ? { resourceLimits } : {}) });
-    this.alive.add(worker);
-    void worker.exited.then(() => this.alive.delete(worker));
-    this.worker = worker;
-    this.serving = false;
-    return worker;
-  }
-
-  private async loadInto(worker: OnnxWorker, source: Source): Promise<void> {
-    const c = this.config;
-    const sessionOptions = {
-      intraOpNumThreads: c.intraOpNumThreads,
-      interOpNumThreads: c.interOpNumThreads,
-      graphOptimizationLevel: c.graphOptimizationLevel,
-      executionMode: c.executionMode,
-      executionProviders: c.executionProviders,
-      enableCpuMemArena: c.enableCpuMemArena,
-      enableMemPattern: c.enableMemPattern,
-    };
-    const meta: LoadedModel =
-      typeof source === 'string'
-        ? await worker.load(source, sessionOptions, c.loadTimeoutMs)
-        : await worker.load(source.bytes, sessionOptions, c.loadTimeoutMs, source.sha256);
+  /** Takes in the inputs and outputs of a session just created. */
+  private describe(meta: LoadedModel): void {
     this.specs = meta.inputs.map(toSpec);
     const fixed = meta.inputs
       .map((m) => m.shape?.[0])
       .filter((d): d is number => typeof d === 'number' && d > 0);
     this.fixedBatch = fixed.length > 0 ? Math.min(...fixed) : undefined;
     this.outputs = meta.outputs.map((m) => m.name);
-    this.model = source;
-    this.serving = true;
-  }
-
-  /** The current worker died or was abandoned: if it was serving, start a new one with the same model. */
-  private replace(dead: OnnxWorker): void {
-    if (this.worker !== dead) return;
-    const wasServing = this.serving;
-    this.worker = undefined;
-    this.serving = false;
-    if (wasServing && !this.disposed && this.model !== undefined) {
-      this.restartCount++;
-      this.ready = quiet(this.start(this.model));
-    }
   }
 }
