@@ -1,3 +1,5 @@
+import { hashInput } from '../prediction-cache.js';
+
 /** One selection decision, as logged for feedback joins and offline (off-policy) evaluation. */
 export interface SelectionDecision {
   readonly queryId: number;
@@ -62,5 +64,14 @@ export class DecisionLog {
     const out: SelectionDecision[] = [];
     for (const { decision } of this.entries.values()) if (!app || decision.app === app) out.push(decision);
     return out;
+  }
+}
+
+/** The `inputHash` of a decision on `input`; undefined for no input or one that cannot be hashed. */
+export function inputHashOf(input: unknown): string | undefined {
+  try {
+    return input === undefined ? undefined : hashInput(input);
+  } catch {
+    return undefined;
   }
 }

@@ -1,15 +1,14 @@
 import { type Clock, ConfigError, createRng, type Rng } from '@geoml/core';
 import type { Transport } from '@geoml/transport';
 import type { Application } from '../application.js';
-import { hashInput } from '../prediction-cache.js';
 import { failure, type TaskOutcome } from '../query.js';
 import { ServingError } from '../serving-error.js';
 import { labelReward } from './combination.js';
-import { DecisionLog, type SelectionDecision } from './decision-log.js';
+import { DecisionLog, inputHashOf, type SelectionDecision } from './decision-log.js';
 import { EpsilonGreedyPolicy } from './epsilon-greedy.js';
 import { Exp3Policy } from './exp3.js';
 import { Exp4Policy } from './exp4.js';
-import { type SelectionFeedback, selectionFeedbackSchema } from './feedback.js';
+import { checkFeedback, joinFeedback, type SelectionFeedback } from './feedback.js';
 import type { JsonValue, SelectionPolicy } from './policy.js';
 import { SelectionStateStore, SHARED_CONTEXT } from './state-store.js';
 import { Ucb1Policy } from './ucb1.js';
@@ -210,7 +209,7 @@ export class ModelSelection {
         arrived: selection.models.filter((m) => outputs.has(m)),
         missing: combined.missing,
         confidence: combined.confidence,
-        inputHash: safeHash(input),
+        inputHash: inputHashOf(input),
       },
       outputs,
     );
@@ -250,24 +249,7 @@ export class ModelSelection {
 
   /** Validates feedback; throws `ServingError` `INVALID_INPUT` naming the problem. */
   parseFeedback(app: Application, feedback: unknown): SelectionFeedback {
-    const parsed = selectionFeedbackSchema.safeParse(feedback);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      throw new ServingError('INVALID_INPUT', `application ${app.name}: feedback ${where}${issue.message}`);
-    }
-    const f = parsed.data;
-    if (f.model !== undefined && !app.linkedModels.includes(f.model)) {
-      throw new ServingError('INVALID_INPUT', `application ${app.name}: model ${f.model} is not linked`);
-    }
-    const named = f.queryId ?? f.query_id;
-    if (named === undefined && f.model === undefined && f.input === undefined) {
-      throw new ServingError(
-        'INVALID_INPUT',
-        `application ${app.name}: feedback must name the query ("queryId"), the "model", or the "input"`,
-      );
-    }
-    return f;
+    return checkFeedback(app, feedback);
   }
 
   /**
@@ -281,52 +263,18 @@ export class ModelSelection {
     evaluate: (model: string, input: unknown) => Promise<ModelAnswer>,
   ): Promise<SelectionUpdate> {
     const policy = this.policy(app.selectionPolicy);
-    let context = this.contextOf(feedback);
-    const queryId = feedback.queryId ?? feedback.query_id;
-    let entry = queryId === undefined ? undefined : this.log.byQuery(queryId);
-    if (entry && entry.decision.app !== app.name) entry = undefined;
-    // Feedback naming only the query belongs to the user or context that query was decided for.
-    if (entry && feedback.uid === undefined && feedback.context === undefined)
-      context = entry.decision.context;
-    if (!entry && feedback.input !== undefined) {
-      const hash = safeHash(feedback.input);
-      if (hash) entry = this.log.byInput(app.name, context, hash);
-    }
-    const rewards: Record<string, number> = {};
-    if (feedback.model !== undefined) {
-      const output = feedback.output ?? entry?.outputs.get(feedback.model);
-      if (feedback.reward !== undefined) rewards[feedback.model] = feedback.reward;
-      else if (output !== undefined) rewards[feedback.model] = this.judge(output, feedback.label);
-      else if (feedback.input !== undefined) {
-        const a = await evaluate(feedback.model, feedback.input);
-        if (a.outcome.ok) rewards[feedback.model] = this.judge(a.outcome.output, feedback.label);
-      }
-    } else if (entry) {
-      for (const [model, output] of entry.outputs) {
-        rewards[model] = feedback.reward ?? this.judge(output, feedback.label);
-      }
-    } else if (feedback.input !== undefined && feedback.label !== undefined) {
-      const answers = await Promise.all(app.linkedModels.map((m) => evaluate(m, feedback.input)));
-      answers.forEach((a, i) => {
-        if (a.outcome.ok) rewards[app.linkedModels[i]!] = this.judge(a.outcome.output, feedback.label);
-      });
-    } else {
-      throw new ServingError(
-        'INVALID_INPUT',
-        `application ${app.name}: no logged query matches this feedback; name the "model" it judges`,
-      );
-    }
-    const probabilities =
-      entry && entry.decision.context === context ? entry.decision.probabilities : undefined;
+    const { context, rewards, probabilities } = await joinFeedback(
+      app,
+      feedback,
+      this.contextOf(feedback),
+      this.log,
+      this.reward,
+      evaluate,
+    );
     const stored = await this.store.modify(app.name, context, policy, app.linkedModels, (s) =>
       policy.observe(s, probabilities ? { rewards, probabilities } : { rewards }),
     );
     return { context, rewards, revision: stored.revision, state: stored.state };
-  }
-
-  private judge(output: unknown, label: unknown): number {
-    const r = this.reward(output, label);
-    return Number.isFinite(r) ? Math.min(1, Math.max(0, r)) : 0;
   }
 }
 
@@ -338,12 +286,4 @@ function noneArrived(models: readonly string[], answers: readonly ModelAnswer[])
   const first = answers.find((a) => !a.outcome.ok)?.outcome;
   const reason = first && !first.ok ? first.reason : 'slo';
   return failure(reason, `none of the ${models.length} ensemble models answered (${reasons.join('; ')})`);
-}
-
-function safeHash(input: unknown): string | undefined {
-  try {
-    return input === undefined ? undefined : hashInput(input);
-  } catch {
-    return undefined;
-  }
 }
