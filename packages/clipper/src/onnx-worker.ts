@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module';
-import { setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Clock, Tensor } from '@geoml/core';
 import { ContainerError } from './errors.js';
 import type { CrashMode, FromWorker, LoadedModel, ToWorker, WireTensor } from './onnx-worker-protocol.js';
 import { ONNX_WORKER_SOURCE } from './onnx-worker-source.js';
+import { lowerPriority, raisePriority, type ThreadPriority } from './thread-priority.js';
 
 export type { CrashMode, LoadedModel, WireMeta } from './onnx-worker-protocol.js';
 
@@ -18,26 +18,6 @@ export interface OnnxWorkerOptions {
    * model being loaded does not slow the ones serving. Ignored where the priority could not be raised back.
    */
   readonly background?: boolean;
-}
-
-/** What a thread reported when it booted (see the `ready` message). */
-interface Booted {
-  readonly tid: number | undefined;
-  readonly background: boolean;
-  readonly baseNice: number;
-}
-
-/** The nice value of a thread in the background (the lowest priority). */
-const BACKGROUND_NICE = 19;
-
-/** Sets a thread's nice value (Linux keeps one per thread); false where it is not allowed. */
-function renice(tid: number, nice: number): boolean {
-  try {
-    setPriority(tid, nice);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface Call<T> {
@@ -81,7 +61,7 @@ export class OnnxWorker {
   /** True between `serve()` and `release()`. */
   private serving = false;
   private loadCount = 0;
-  private booted: Booted | undefined;
+  private booted: ThreadPriority | undefined;
   private readonly bootWaiters: ((info: { tid: number | undefined; background: boolean }) => void)[] = [];
   private options: OnnxWorkerOptions;
 
@@ -135,8 +115,7 @@ export class OnnxWorker {
     if (this.serving || this.gone) return;
     this.serving = true;
     if (!this.options.background) return;
-    const booted = this.booted;
-    if (booted?.background && booted.tid !== undefined && renice(booted.tid, booted.baseNice)) return;
+    if (raisePriority(this.booted)) return;
     this.thread.postMessage({ type: 'priority', serving: true } satisfies ToWorker);
   }
 
@@ -154,9 +133,7 @@ export class OnnxWorker {
     this.serving = false;
     // Lowered before it is woken: a thread woken at normal priority can take this thread's core and keep
     // it while it frees the session (~2 ms of the main thread's time per swap, seen as postMessage).
-    const booted = this.booted;
-    if (this.options.background && booted?.background && booted.tid !== undefined)
-      renice(booted.tid, BACKGROUND_NICE);
+    if (this.options.background) lowerPriority(this.booted);
     const released = new Promise<void>((resolve, reject) => this.releases.push({ resolve, reject }));
     this.post({ type: 'release' });
     return released;
