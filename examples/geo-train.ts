@@ -6,6 +6,7 @@
  *   npx tsx --conditions=@geoml/source examples/geo-train.ts [--quick]
  */
 import { calibrate, createMatrixFactorization, type Mode, type TrainResult, train } from '@geoml/gaia';
+import { progressBar } from './demo/progress.js';
 
 const quick = process.argv.includes('--quick');
 const mf = { users: 1500, items: 750, rank: 8, density: 0.05, batchSize: 64, learningRate: 0.3, seed: 3 };
@@ -21,6 +22,7 @@ process.stderr.write(
 const results = new Map<Mode, TrainResult>();
 for (const mode of modes) {
   const started = performance.now();
+  const bar = progressBar(mode, clocks);
   const result = await train(
     {
       workload: createMatrixFactorization(mf),
@@ -34,16 +36,16 @@ for (const mode of modes) {
       evalEvery: 10,
     },
     {
-      onProgress: (e) => {
-        const bar = '#'.repeat(Math.round((20 * e.clock) / clocks)).padEnd(20, '.');
-        process.stderr.write(
-          `\r${mode.padEnd(8)} [${bar}] clock ${String(e.clock).padStart(4)}/${clocks}  ${e.quality.metric} ${e.quality.value.toFixed(4)}  virtual ${e.timeS.toFixed(1)} s  WAN ${(e.wanBytes / 1e6).toFixed(2)} MB `,
-        );
-      },
+      onProgress: (e) =>
+        bar.update(
+          e.clock,
+          `${e.quality.metric} ${e.quality.value.toFixed(4)}  virtual ${e.timeS.toFixed(1)} s  WAN ${(e.wanBytes / 1e6).toFixed(2)} MB`,
+        ),
     },
   );
+  bar.stop();
   process.stderr.write(
-    `\n${mode}: done in ${((performance.now() - started) / 1000).toFixed(1)} s of real time\n`,
+    `${mode}: done in ${((performance.now() - started) / 1000).toFixed(1)} s of real time\n`,
   );
   results.set(mode, result);
 }

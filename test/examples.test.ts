@@ -35,3 +35,22 @@ describe('examples/serve.ts', () => {
     expect(stdout).toContain('smoke test ok');
   }, 180_000);
 });
+
+describe('examples/geo-train.ts', () => {
+  it('trains MF across three emulated regions and prints a summary where asp ships a fraction of bsp (--quick)', async () => {
+    const { code, stdout, stderr } = await runExample('geo-train.ts', ['--quick']);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/Matrix factorization \(\d+ parameters\), 3 regions x 2 workers, 100 clocks/);
+    // "mode rmse virtual-s WAN-MB msgs speed-up bytes-vs-bsp" rows; bytes are virtual-time deterministic.
+    const share = (mode: string) => {
+      const row = stdout.split('\n').find((l) => l.trim().startsWith(`${mode} `));
+      expect(row, `${mode} row in:\n${stdout}`).toBeDefined();
+      return Number(row?.trim().split(/\s+/).at(-2));
+    };
+    expect(share('bsp')).toBe(100);
+    expect(share('asp')).toBeGreaterThan(0);
+    expect(share('asp')).toBeLessThan(50);
+    expect(share('asp-int8')).toBeLessThan(share('asp'));
+    expect(stderr).toContain('asp: done in');
+  }, 180_000);
+});
