@@ -1,4 +1,4 @@
-import type { MirrorOptions } from './mirror-options.js';
+import type { MirrorOptions, ResendOptions } from './mirror-options.js';
 import { type OverlayGroup, overlayRole } from './overlay.js';
 import type { KeyRange, ParameterLayout } from './param-layout.js';
 import type { SyncPolicy } from './sync-policy.js';
@@ -28,6 +28,10 @@ export interface DeploymentInput {
   readonly clockOffset?: number;
   /** ASP modes: the overlay's groups (checked by `resolveOverlay`); absent: all-to-all mirroring. */
   readonly groups?: readonly OverlayGroup[];
+  /** Loss recovery between regions; defaults: `resendDefaults`. */
+  readonly resend?: Partial<ResendOptions>;
+  /** The clock the run ends at (the resumed clocks included). */
+  readonly lastClock?: number;
 }
 
 export interface ShardPlan {
@@ -96,6 +100,8 @@ export function planDeployment(input: DeploymentInput): RegionPlan[] {
           barrierBytes: input.barrierBytes,
           filter: { tau0: input.tau0, encoding: mode === 'asp-int8' ? 'int8' : 'float32' },
           clockOffset: input.clockOffset ?? 0,
+          ...(input.resend ? { resend: input.resend } : {}),
+          ...(input.lastClock !== undefined ? { lastClock: input.lastClock } : {}),
           // Each shard's mirror sends on the same links: it gets its share of the region's budget
           // (the authors divide `wan_bandwidth_limit` by their channel count the same way).
           ...(input.budgetMbps

@@ -1,7 +1,7 @@
 import { tensor, type UpdateMap } from '@geoml/core';
 import { GaiaError } from './errors.js';
 import { decodeBitmap, decodeIndices, encodeBitmap, encodeIndices, indexBytes } from './index-coding.js';
-import { encodeMessage } from './wire.js';
+import { encodeMessage, reheaded } from './wire.js';
 
 /**
  * The headers of the mirror protocol between the same shard in different regions (reference/gaia.md
@@ -15,6 +15,8 @@ export interface DataMeta {
   t: number;
   /** int8 codes: their scale (one per message). */
   scale?: number;
+  /** Its number on the link it travels (absent: `seq`, as on every link from a region that is no hub). */
+  n?: number;
 }
 
 /**
@@ -29,6 +31,8 @@ export interface ClockMeta {
   h?: number;
   sent: number;
   g?: string;
+  /** Sent again (no news from the peer): its clock counts only if newer than one already counted. */
+  r?: 1;
 }
 
 /** The `n` keys (`all`: every key) of `from`'s message `seq` are on their way. */
@@ -69,4 +73,11 @@ export function announcedKeys(meta: BarrierMeta, tensors: UpdateMap, size: numbe
   if (!x || 'indices' in x || x.dtype !== 'uint8') throw new GaiaError('PROTOCOL', 'bad barrier message');
   const bytes = x.data as Uint8Array;
   return tensors.has('x') ? decodeIndices(bytes, meta.n, size) : decodeBitmap(bytes, size, meta.n);
+}
+
+/** Data message `data` numbered `n` on its link: the same bytes when `n` is its `seq`, else re-headed. */
+export function onLink(data: Uint8Array, meta: DataMeta, n: number): Uint8Array {
+  if (n === (meta.n ?? meta.seq)) return data;
+  const { n: _, ...rest } = meta;
+  return reheaded<DataMeta>(data, n === meta.seq ? rest : { ...rest, n });
 }

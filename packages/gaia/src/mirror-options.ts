@@ -1,3 +1,4 @@
+import type { ResendTiming } from './resend-queue.js';
 import type { SignificanceFilterOptions } from './significance-filter.js';
 import type { ThresholdControllerOptions } from './threshold-controller.js';
 
@@ -20,4 +21,20 @@ export interface MirrorOptions {
   readonly controller?: ThresholdControllerOptions;
   /** Added to the region clock for τ_t = τ0/√t (a resumed run continues its schedule). */
   readonly clockOffset?: number;
+  /** Loss recovery between regions (`ResendQueue`); defaults: `resendDefaults`. */
+  readonly resend?: Partial<ResendOptions>;
+  /** The clock every region ends at, when known: no resends to a peer that reached it. */
+  readonly lastClock?: number;
 }
+
+/** Loss recovery timing, all in ms of the run's clock. */
+export interface ResendOptions extends ResendTiming {
+  /** A peer silent this long while data to it is unacknowledged is given up on (`LINK_LOST`). */
+  readonly giveUpMs: number;
+}
+
+/**
+ * The floor is TCP's minimum RTO (RFC 6298); before any acknowledgement, three times that, as a first
+ * dense shipment over a slow WAN link can take seconds to drain; two minutes of silence ends the run.
+ */
+export const resendDefaults: ResendOptions = { minMs: 1000, initialMs: 3000, giveUpMs: 120_000 };

@@ -1,4 +1,4 @@
-import type { Clock } from '@geoml/core';
+import type { Clock, UpdateMap } from '@geoml/core';
 import type { Msg, Subscription, Transport } from '@geoml/transport';
 import { GaiaError } from './errors.js';
 import { GroupClock } from './group-clock.js';
@@ -13,9 +13,11 @@ import {
   barrierMessage,
   type ClockMeta,
   type DataMeta,
+  onLink,
 } from './mirror-messages.js';
-import type { MirrorOptions } from './mirror-options.js';
+import { type MirrorOptions, resendDefaults } from './mirror-options.js';
 import type { Delta, ParameterShard } from './parameter-shard.js';
+import { Retransmit } from './retransmit.js';
 import { SelectiveBarrier } from './selective-barrier.js';
 import { SignificanceFilter, type SignificantUpdates } from './significance-filter.js';
 import { ThresholdController } from './threshold-controller.js';
@@ -36,6 +38,10 @@ const groupKey = (hub: string) => `group:${hub}`;
  * group clocks) to its members, so every update reaches every region once. Mirror clocks then count
  * each other group as one clock: a reader at `t` waits for its group's regions and every other group
  * to reach `t - DS`, which bounds every pair's staleness by DS clocks as without the overlay.
+ *
+ * Over a lossy transport (NATS core drops messages across a server restart) each data message is kept
+ * until acknowledged and sent again after a timeout (`ResendQueue`); receivers apply them in per-link
+ * order, once each. A peer silent past the give-up time ends the run with `GaiaError` `LINK_LOST`.
  */
 export class Mirror {
   readonly filter: SignificanceFilter;
@@ -60,6 +66,8 @@ export class Mirror {
   private readonly groupClock: GroupClock | undefined;
   private lastTickAt: number;
   private readonly subs: Subscription[] = [];
+  /** Loss recovery: its timer, and counts of messages sent again and duplicates dropped. */
+  readonly retransmit: Retransmit;
 
   constructor(
     private readonly transport: Transport,
@@ -67,6 +75,8 @@ export class Mirror {
     private readonly shard: ParameterShard,
     private readonly options: MirrorOptions,
     private readonly meter?: LinkMeter,
+    /** Called once when a neighbour is given up on; the run should end with this error. */
+    onFailure?: (error: GaiaError) => void,
   ) {
     const o = options.overlay;
     this.isHub = o?.hub === options.region;
@@ -74,7 +84,19 @@ export class Mirror {
     this.otherHubs = new Set(o?.otherHubs ?? []);
     this.viaHub = o && !this.isHub ? o.hub : undefined;
     const neighbours = [...options.peers, ...(this.isHub ? this.otherHubs : [])];
-    for (const n of neighbours) this.links.set(n, new MirrorLink(options.barrierBytes));
+    const resend = { ...resendDefaults, ...options.resend };
+    // Acknowledgements ride on clocks: without a mirror clock (Gaia_Async) nothing is kept to resend.
+    const timing = options.ds === null ? undefined : resend;
+    for (const n of neighbours) this.links.set(n, new MirrorLink(options.barrierBytes, clock.now(), timing));
+    this.retransmit = new Retransmit(clock, this.links, {
+      region: options.region,
+      subjectOf: options.subjectOf,
+      giveUpMs: resend.giveUpMs,
+      ds: options.ds ?? 0,
+      lastClock: options.lastClock,
+      send: (to, kind, data, lane) => this.send(to, kind, data, lane),
+      onFailure,
+    });
     this.filter = new SignificanceFilter(shard.size, options.filter);
     this.mirrorClock =
       options.ds === null
@@ -110,6 +132,7 @@ export class Mirror {
   }
 
   stop(): void {
+    this.retransmit.stop();
     for (const s of this.subs) s.unsubscribe();
   }
 
@@ -169,7 +192,7 @@ export class Mirror {
     const data = encodeMessage(meta, encodeShipped(out, this.shard.size));
     let announce: Uint8Array | undefined;
     for (const n of to) {
-      this.sendData(n, data, () => {
+      this.sendData(n, data, meta, () => {
         announce ??= barrierMessage(
           meta.from,
           seq,
@@ -181,11 +204,14 @@ export class Mirror {
     }
   }
 
-  private sendData(to: string, data: Uint8Array, announce: () => Uint8Array): void {
+  /** Sends data message `data` (header `meta`) to `to`, numbered for that link. */
+  private sendData(to: string, data: Uint8Array, meta: DataMeta, announce: () => Uint8Array): void {
     const link = this.links.get(to) as MirrorLink;
     if (this.options.barrier && link.backlog.congested) this.announce(to, announce());
-    this.send(to, 'data', data, 'data');
-    link.sending(data.length, this.clock.now());
+    const bytes = onLink(data, meta, link.sent);
+    this.send(to, 'data', bytes, 'data');
+    link.sending(bytes, this.clock.now());
+    this.retransmit.arm();
   }
 
   private announce(to: string, message: Uint8Array): void {
@@ -205,6 +231,11 @@ export class Mirror {
       sent: link.sent,
       ...(group ? { g: group } : {}),
     };
+    link.lastClocks.set(group ?? '', meta);
+    if (group === undefined || group === this.options.region) {
+      link.myClock = Math.max(link.myClock, t);
+      this.retransmit.arm();
+    }
     this.send(to, 'clock', encodeMessage(meta), 'control');
   }
 
@@ -223,6 +254,12 @@ export class Mirror {
   private onData(msg: Msg): void {
     const { meta, tensors } = decodeMessage<DataMeta>(msg.data);
     const via = this.linkOf(meta.from);
+    const link = this.links.get(via) as MirrorLink;
+    // In link order and once each: a resent message may arrive twice, or after later ones.
+    link.accept(meta.n ?? meta.seq, this.clock.now(), () => this.applyData(msg.data, meta, tensors, via));
+  }
+
+  private applyData(data: Uint8Array, meta: DataMeta, tensors: UpdateMap, via: string): void {
     try {
       let delta: Delta | undefined;
       try {
@@ -233,7 +270,7 @@ export class Mirror {
         if (this.isHub && this.otherHubs.has(via)) {
           const keys = delta instanceof Float32Array ? undefined : delta?.indices;
           for (const p of this.peers) {
-            this.sendData(p, msg.data, () => barrierMessage(meta.from, meta.seq, keys, this.shard.size));
+            this.sendData(p, data, meta, () => barrierMessage(meta.from, meta.seq, keys, this.shard.size));
           }
         }
       }
@@ -242,7 +279,6 @@ export class Mirror {
       if (this.interFilter && this.peers.has(via)) this.interFilter.accumulate(delta as Delta);
     } finally {
       this.barrier.release(meta.from, meta.seq);
-      this.links.get(via)?.arrived(this.clock.now());
     }
   }
 
@@ -250,13 +286,22 @@ export class Mirror {
     const { meta } = decodeMessage<ClockMeta>(msg.data);
     const link = this.links.get(meta.from);
     if (!link) throw new GaiaError('PROTOCOL', `clock from unknown region ${meta.from}`);
-    link.backlog.acknowledged(meta.ack, this.clock.now(), meta.h ?? 0);
+    const now = this.clock.now();
+    link.lastHeardAt = now;
+    link.backlog.acknowledged(meta.ack, now, meta.h ?? 0);
+    if (link.resend.acknowledged(meta.ack, now)) this.retransmit.arm();
     const { t, g } = meta;
+    if (g === undefined || g === meta.from) {
+      link.peerClock = Math.max(link.peerClock, t);
+      this.retransmit.arm();
+    }
     if (g === undefined && !this.peers.has(meta.from)) {
       throw new GaiaError('PROTOCOL', `region clock from ${meta.from}`);
     }
     if (g !== undefined && !this.otherHubs.has(g))
       throw new GaiaError('PROTOCOL', `clock of unknown group ${g}`);
+    // A clock sent again counts only if this one was lost (the peer could not tell).
+    if (!link.freshClock(g ?? '', t) && meta.r) return;
     // A clock counts once the data sent before it has arrived: the control lane overtakes the data lane,
     // and DS bounds how stale the data a reader sees may be, not just the clocks it has heard of.
     link.afterReceived(meta.sent, () => {
@@ -275,6 +320,7 @@ export class Mirror {
   private onBarrier(msg: Msg): void {
     const { meta, tensors } = decodeMessage<BarrierMeta>(msg.data);
     const via = this.linkOf(meta.from);
+    (this.links.get(via) as MirrorLink).lastHeardAt = this.clock.now();
     const indices = announcedKeys(meta, tensors, this.shard.size);
     this.barrier.block(meta.from, meta.seq, indices);
     // Another group's announcement goes on to the members, ahead of the data it announces.

@@ -1,4 +1,5 @@
 import type { RegionPlan } from './deployment.js';
+import type { GaiaError } from './errors.js';
 import type { LinkMeter } from './link-meter.js';
 import { type BlockedTime, ShardServer } from './shard-server.js';
 import { Worker, type WorkerOptions } from './worker.js';
@@ -18,6 +19,8 @@ export interface RegionOptions<Batch>
   readonly signal?: AbortSignal;
   readonly track?: <T>(p: Promise<T>) => Promise<T>;
   readonly onClock?: (worker: string, clock: number) => void;
+  /** A mirror gave up on a silent peer region (`GaiaError` `LINK_LOST`). */
+  readonly onFailure?: (error: GaiaError) => void;
 }
 
 /**
@@ -45,6 +48,7 @@ export class Region<Batch> {
           ...(s.mirror ? { mirror: s.mirror } : {}),
           ...(o.meter ? { meter: o.meter } : {}),
           ...(o.signal ? { signal: o.signal } : {}),
+          ...(o.onFailure ? { onFailure: o.onFailure } : {}),
         }),
     );
     this.workers = o.plan.workers.map((w) => {

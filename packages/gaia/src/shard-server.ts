@@ -47,6 +47,8 @@ export interface ShardServerOptions {
   /** Gaia's mirror client and server; absent for a region-oblivious parameter server. */
   readonly mirror?: MirrorOptions;
   readonly signal?: AbortSignal;
+  /** The mirror gave up on a silent peer (`GaiaError` `LINK_LOST`): the run should end with it. */
+  readonly onFailure?: (error: GaiaError) => void;
 }
 
 /**
@@ -71,7 +73,14 @@ export class ShardServer {
     this.clocks = new VectorClock(options.workers);
     this.bound = stalenessBound(options.policy);
     this.mirror = options.mirror
-      ? new Mirror(options.transport, options.clock, this.shard, options.mirror, options.meter)
+      ? new Mirror(
+          options.transport,
+          options.clock,
+          this.shard,
+          options.mirror,
+          options.meter,
+          options.onFailure,
+        )
       : undefined;
   }
 

@@ -56,6 +56,11 @@ export interface TrainResult {
    * congested link and shipment).
    */
   readonly announcements?: number;
+  /**
+   * ASP modes: data messages sent again after a timeout (lost by the transport, or acknowledged late),
+   * and copies that arrived twice and were dropped. Both 0 on a loss-free network.
+   */
+  readonly resent?: { readonly messages: number; readonly duplicates: number };
   /** Fraction of workers' update entries that changed their parameter by less than 1 %. */
   readonly fractionBelowOnePercent: number;
   readonly blocked: BlockedTime;

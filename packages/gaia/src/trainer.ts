@@ -77,6 +77,12 @@ async function execute(
     tau0: cfg.tau0,
     barrierBytes: cfg.barrierBytes,
     clockOffset: offset,
+    lastClock: offset + cfg.stop.maxClocks,
+    resend: {
+      minMs: cfg.resend.minTimeoutMs,
+      initialMs: cfg.resend.initialTimeoutMs,
+      giveUpMs: cfg.resend.giveUpS * 1000,
+    },
     ...(cfg.budgetMbps ? { budgetMbps: cfg.budgetMbps, budgetRule: cfg.budgetRule } : {}),
     ...(groups ? { groups } : {}),
   });
@@ -89,6 +95,8 @@ async function execute(
   const workerIds = here.flatMap((p) => p.workers.map((w) => w.id));
   const progress = new VectorClock(workerIds);
   const transports = here.map((p) => connect(p.region));
+  // A peer region given up on (`LINK_LOST`): the run ends with it rather than waiting forever.
+  let linkLost: GaiaError | undefined;
   const start = clock.now();
   const seconds = () => (clock.now() - start) / 1000;
   const regions = here.map(
@@ -110,6 +118,10 @@ async function execute(
         signal: stop.signal,
         ...(track ? { track } : {}),
         onClock: (w, c) => onClock(w, c),
+        onFailure: (e) => {
+          linkLost ??= e;
+          stop.abort(e);
+        },
       }),
   );
   // The replica judged: the first region's under ASP, the one spread-out server otherwise.
@@ -214,6 +226,7 @@ async function execute(
     );
     await evalChain;
     if (diverged) throw diverged;
+    if (linkLost) throw linkLost;
   } finally {
     if (!stop.signal.aborted) stop.abort(new GaiaError('STOPPED', 'run finished'));
     for (const r of regions) r.stop();
@@ -248,7 +261,14 @@ async function execute(
     links: meter.stats(),
     fractionShipped: fractionShipped(),
     ...(mirrors().length > 0
-      ? { encodings: layoutCounts(mirrors()), announcements: mirrors().reduce((n, m) => n + m.announced, 0) }
+      ? {
+          encodings: layoutCounts(mirrors()),
+          announcements: mirrors().reduce((n, m) => n + m.announced, 0),
+          resent: {
+            messages: mirrors().reduce((n, m) => n + m.retransmit.resent, 0),
+            duplicates: mirrors().reduce((n, m) => n + m.retransmit.duplicates, 0),
+          },
+        }
       : {}),
     fractionBelowOnePercent: entries === 0 ? 0 : below / entries,
     blocked: blocked(),

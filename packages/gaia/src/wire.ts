@@ -40,3 +40,16 @@ export function decodeMessage<M>(bytes: Uint8Array): Envelope<M> {
     throw new GaiaError('PROTOCOL', `malformed engine message of ${bytes.length} bytes`, { cause });
   }
 }
+
+/** `bytes` (a valid message) under header `meta`, its tensors' bytes kept as they are. */
+export function reheaded<M>(bytes: Uint8Array, meta: M): Uint8Array {
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  const body = bytes.subarray(Math.min(bytes.length, (4 + n + 7) & ~7));
+  const head = utf8.encode(JSON.stringify(meta));
+  const start = (4 + head.length + 7) & ~7;
+  const out = new Uint8Array(start + body.length);
+  new DataView(out.buffer).setUint32(0, head.length, true);
+  out.set(head, 4);
+  out.set(body, start);
+  return out;
+}

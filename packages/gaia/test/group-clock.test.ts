@@ -29,24 +29,24 @@ describe('MirrorLink', () => {
     l.afterReceived(2, () => ran.push('two again'));
     l.afterReceived(3, () => ran.push('three'));
     expect(ran).toEqual(['now']);
-    l.arrived(0);
+    l.accept(0, 0, () => {});
     expect(ran).toEqual(['now']);
-    l.arrived(0);
+    l.accept(1, 0, () => {});
     expect(ran).toEqual(['now', 'two', 'two again']);
-    l.arrived(0);
+    l.accept(2, 0, () => {});
     expect(ran).toEqual(['now', 'two', 'two again', 'three']);
   });
 
   it('numbers data messages sent, counts their bytes until acknowledged and when the last arrived', () => {
     const l = new MirrorLink(100);
-    expect(l.sending(80, 0)).toBe(0);
-    expect(l.sending(80, 1)).toBe(1);
+    expect(l.sending(new Uint8Array(80), 0)).toBe(0);
+    expect(l.sending(new Uint8Array(80), 1)).toBe(1);
     expect(l.backlog.unacknowledged).toBe(160);
     l.backlog.acknowledged(0, 50);
     expect(l.backlog.unacknowledged).toBe(80);
     expect(l.sinceTick).toBe(160);
     expect(l.lastArrivalAt).toBeNaN();
-    l.arrived(7);
+    l.accept(0, 7, () => {});
     expect(l.lastArrivalAt).toBe(7);
   });
 });
