@@ -32,6 +32,9 @@ export class MirrorLink {
   private readonly waiting: { count: number; run: () => void }[] = [];
   /** Data messages that arrived after a gap, by number, until the gap is filled. */
   private readonly held = new Map<number, () => void>();
+  /** The gap last reported to the peer (at `received`), and when. */
+  private reportedGap = -1;
+  private reportedAt = Number.NEGATIVE_INFINITY;
 
   /** `timing`: of loss recovery; absent where the peer sends no acknowledgements (no mirror clock). */
   constructor(barrierBytes: number, now = 0, timing?: ResendTiming) {
@@ -79,6 +82,19 @@ export class MirrorLink {
       this.held.delete(this.received);
     }
     if (failure) throw failure.error;
+    return true;
+  }
+
+  /**
+   * Whether to ask the peer now for the messages missing before those held: once per gap (one link
+   * delivers in order, so a later message past a gap proves a loss, not a delay), again after `retryMs`
+   * if it is still open.
+   */
+  gapToReport(at: number, retryMs: number): boolean {
+    if (this.held.size === 0) return false;
+    if (this.reportedGap === this.received && at - this.reportedAt < retryMs) return false;
+    this.reportedGap = this.received;
+    this.reportedAt = at;
     return true;
   }
 

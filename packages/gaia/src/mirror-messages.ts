@@ -33,6 +33,8 @@ export interface ClockMeta {
   g?: string;
   /** Sent again (no news from the peer): its clock counts only if newer than one already counted. */
   r?: 1;
+  /** Data after `ack` went missing (a later message arrived): the receiver of this sends it again. */
+  nack?: 1;
 }
 
 /** The `n` keys (`all`: every key) of `from`'s message `seq` are on their way. */

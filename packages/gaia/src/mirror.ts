@@ -17,6 +17,7 @@ import {
 } from './mirror-messages.js';
 import { type MirrorOptions, resendDefaults } from './mirror-options.js';
 import type { Delta, ParameterShard } from './parameter-shard.js';
+import type { ResendTiming } from './resend-queue.js';
 import { Retransmit } from './retransmit.js';
 import { SelectiveBarrier } from './selective-barrier.js';
 import { SignificanceFilter, type SignificantUpdates } from './significance-filter.js';
@@ -68,6 +69,7 @@ export class Mirror {
   private readonly subs: Subscription[] = [];
   /** Loss recovery: its timer, and counts of messages sent again and duplicates dropped. */
   readonly retransmit: Retransmit;
+  private readonly resendTiming: ResendTiming;
 
   constructor(
     private readonly transport: Transport,
@@ -85,8 +87,10 @@ export class Mirror {
     this.viaHub = o && !this.isHub ? o.hub : undefined;
     const neighbours = [...options.peers, ...(this.isHub ? this.otherHubs : [])];
     const resend = { ...resendDefaults, ...options.resend };
+    // A queue whose peer waits for it sends no acknowledgements until it drains (ResendQueue).
+    this.resendTiming = { congestedMs: resend.giveUpMs / 4, ...resend };
     // Acknowledgements ride on clocks: without a mirror clock (Gaia_Async) nothing is kept to resend.
-    const timing = options.ds === null ? undefined : resend;
+    const timing = options.ds === null ? undefined : this.resendTiming;
     for (const n of neighbours) this.links.set(n, new MirrorLink(options.barrierBytes, clock.now(), timing));
     this.retransmit = new Retransmit(clock, this.links, {
       region: options.region,
@@ -256,7 +260,18 @@ export class Mirror {
     const via = this.linkOf(meta.from);
     const link = this.links.get(via) as MirrorLink;
     // In link order and once each: a resent message may arrive twice, or after later ones.
-    link.accept(meta.n ?? meta.seq, this.clock.now(), () => this.applyData(msg.data, meta, tensors, via));
+    const now = this.clock.now();
+    link.accept(meta.n ?? meta.seq, now, () => this.applyData(msg.data, meta, tensors, via));
+    if (this.options.ds !== null && link.gapToReport(now, this.resendTiming.minMs)) this.reportGap(via, link);
+  }
+
+  /** Asks `to` for the data missing on `link`: its latest own clock again, flagged `nack`. */
+  private reportGap(to: string, link: MirrorLink): void {
+    const last = link.lastClocks.get('') ?? link.lastClocks.get(this.options.region);
+    // Before this mirror's first clock, the resend timer of the peer is the way back.
+    if (!last) return;
+    const meta: ClockMeta = { ...last, ack: link.received - 1, r: 1, nack: 1 };
+    this.send(to, 'clock', encodeMessage(meta), 'control');
   }
 
   private applyData(data: Uint8Array, meta: DataMeta, tensors: UpdateMap, via: string): void {
@@ -290,6 +305,7 @@ export class Mirror {
     link.lastHeardAt = now;
     link.backlog.acknowledged(meta.ack, now, meta.h ?? 0);
     if (link.resend.acknowledged(meta.ack, now)) this.retransmit.arm();
+    if (meta.nack) this.retransmit.requested(meta.from, link);
     const { t, g } = meta;
     if (g === undefined || g === meta.from) {
       link.peerClock = Math.max(link.peerClock, t);

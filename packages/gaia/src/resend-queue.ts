@@ -13,12 +13,19 @@
  * once (Karn's rule: an ack of a resent message does not say which copy arrived). The deadline runs from
  * the later of the message's last send and the last acknowledgement progress (RFC 6298 §5.3), so a
  * deep queue that drains steadily never times out.
+ *
+ * A deep queue whose peer is blocked does not drain in acknowledgements: the peer waits (mirror clock)
+ * for the very data still queued, so it sends no clocks. While the link counts as queued (`LinkBacklog`)
+ * the timeout is therefore at least `congestedMs`; a loss there is found sooner by the receiver, which
+ * sees the gap when a later message arrives and asks for the rest at once (`nack`).
  */
 export interface ResendTiming {
   /** Least timeout (ms). */
   readonly minMs: number;
   /** Timeout before the first acknowledgement is measured (ms). */
   readonly initialMs: number;
+  /** Least timeout while bytes are queued on the link (ms); default `minMs`. */
+  readonly congestedMs?: number;
 }
 
 export interface Unacked {
@@ -80,19 +87,33 @@ export class ResendQueue {
     return this.pending[0]?.firstSentAt;
   }
 
-  /** The current timeout (ms), backoff included. */
-  get timeoutMs(): number {
+  /** The current timeout (ms), backoff included; `congested`: bytes are queued on the link. */
+  timeoutMs(congested = false): number {
+    const floor = congested ? Math.max(this.timing.minMs, this.timing.congestedMs ?? 0) : this.timing.minMs;
     const base = this.sampled
-      ? Math.max(this.timing.minMs, DELAY_FACTOR * this.maxAckDelay)
-      : Math.max(this.timing.minMs, this.timing.initialMs);
+      ? Math.max(floor, DELAY_FACTOR * this.maxAckDelay)
+      : Math.max(floor, this.timing.initialMs);
     return base * 2 ** this.backoff;
   }
 
   /** When the timeout fires if nothing changes (`undefined`: nothing pending). */
-  get deadline(): number | undefined {
+  deadline(congested = false): number | undefined {
     const oldest = this.pending[0];
     if (!oldest) return undefined;
-    return Math.max(oldest.lastSentAt, this.progressAt) + this.timeoutMs;
+    return Math.max(oldest.lastSentAt, this.progressAt) + this.timeoutMs(congested);
+  }
+
+  /**
+   * The peer reported a gap after what it acknowledged (`nack`): every pending message, to send again
+   * now. No backoff: the peer is alive and said what it lacks.
+   */
+  requested(now: number): readonly Unacked[] {
+    for (const u of this.pending) {
+      u.lastSentAt = now;
+      u.sends++;
+    }
+    this.resent += this.pending.length;
+    return this.pending;
   }
 
   /**
@@ -100,15 +121,10 @@ export class ResendQueue {
    * message around a reconnect usually lost its neighbours too; the receiver drops what it already
    * has), or none when the deadline has not passed. Counts them as sent at `now` and backs off.
    */
-  due(now: number): readonly Unacked[] {
-    const deadline = this.deadline;
+  due(now: number, congested = false): readonly Unacked[] {
+    const deadline = this.deadline(congested);
     if (deadline === undefined || now < deadline) return [];
-    for (const u of this.pending) {
-      u.lastSentAt = now;
-      u.sends++;
-    }
-    this.resent += this.pending.length;
     this.backoff = Math.min(MAX_BACKOFF, this.backoff + 1);
-    return this.pending;
+    return this.requested(now);
   }
 }

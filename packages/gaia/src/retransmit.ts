@@ -2,6 +2,7 @@ import type { Clock } from '@geoml/core';
 import { GaiaError } from './errors.js';
 import type { MirrorLink } from './mirror-link.js';
 import type { ClockMeta } from './mirror-messages.js';
+import type { Unacked } from './resend-queue.js';
 import { encodeMessage } from './wire.js';
 
 /** How a mirror's retransmissions reach the wire, and whom a failure is reported to. */
@@ -90,17 +91,27 @@ export class Retransmit {
         this.ctx.onFailure?.(this.lost(to, link, now - silentFrom));
         return;
       }
-      const due = link.resend.due(now);
-      if (due.length === 0) continue;
-      for (const u of due) this.ctx.send(to, 'data', u.data, 'data');
-      // The clocks covering them may be lost too, and the peer may be waiting for nothing else; a
-      // clock sent again carries today's acknowledgement.
-      for (const c of link.lastClocks.values()) {
-        const again: ClockMeta = { ...c, ack: link.received - 1, r: 1 };
-        this.ctx.send(to, 'clock', encodeMessage(again), 'control');
-      }
+      this.sendAgain(to, link, link.resend.due(now, link.backlog.queued > 0));
     }
     this.arm();
+  }
+
+  /** The peer on `link` reported a gap after what it acknowledged: send what it lacks at once. */
+  requested(to: string, link: MirrorLink): void {
+    if (this.stopped) return;
+    this.sendAgain(to, link, link.resend.requested(this.clock.now()));
+    this.arm();
+  }
+
+  private sendAgain(to: string, link: MirrorLink, messages: readonly Unacked[]): void {
+    if (messages.length === 0) return;
+    for (const u of messages) this.ctx.send(to, 'data', u.data, 'data');
+    // The clocks covering them may be lost too, and the peer may be waiting for nothing else; a
+    // clock sent again carries today's acknowledgement.
+    for (const c of link.lastClocks.values()) {
+      const again: ClockMeta = { ...c, ack: link.received - 1, r: 1 };
+      this.ctx.send(to, 'clock', encodeMessage(again), 'control');
+    }
   }
 
   private lost(to: string, link: MirrorLink, silentMs: number): GaiaError {
@@ -128,7 +139,7 @@ export class Retransmit {
     let at: number | undefined;
     for (const link of this.links.values()) {
       if (!this.mayWait(link)) continue;
-      const resend = link.resend.deadline;
+      const resend = link.resend.deadline(link.backlog.queued > 0);
       const silent = this.silentSince(link);
       for (const d of [resend, silent === undefined ? undefined : silent + this.ctx.giveUpMs]) {
         if (d !== undefined && (at === undefined || d < at)) at = d;
