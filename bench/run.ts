@@ -1,8 +1,9 @@
 /**
- * `pnpm bench [names...] [--quick]`: runs each `bench/<name>.ts` (all of them when no name is given) in its
- * own child process through tsx with the `@geoml/source` condition, so one benchmark's JIT state, heap and
- * tfjs/onnxruntime globals never colour another's numbers; then prints a one-screen summary of the
- * `summary` field each wrote to `bench/results/<name>.json`.
+ * `pnpm bench [names...] [--quick] [--option=value...]`: runs each `bench/<name>.ts` (all of them when no
+ * name is given) in its own child process through tsx with the `@geoml/source` condition, so one
+ * benchmark's JIT state, heap and tfjs/onnxruntime globals never colour another's numbers; then prints a
+ * one-screen summary of the `summary` field each wrote to `bench/results/<name>.json`. Options are passed
+ * to every benchmark.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,6 +17,8 @@ const ROOT = join(BENCH_DIR, '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const requested = args.filter((a) => !a.startsWith('--'));
+// Options go to every benchmark run (e.g. gaia's --calibration=<file>, --budget-min=N).
+const options = args.filter((a) => a.startsWith('--'));
 const available = readdirSync(BENCH_DIR)
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && statSync(join(BENCH_DIR, f)).isFile())
   .map((f) => f.slice(0, -3))
@@ -42,13 +45,7 @@ for (const name of names) {
   const started = Date.now();
   const child = spawnSync(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--conditions=@geoml/source',
-      join(BENCH_DIR, `${name}.ts`),
-      ...(quick ? ['--quick'] : []),
-    ],
+    ['--import', 'tsx', '--conditions=@geoml/source', join(BENCH_DIR, `${name}.ts`), ...options],
     { cwd: ROOT, stdio: 'inherit', env: { ...process.env, GEOML_BENCH_QUICK: quick ? '1' : '0' } },
   );
   const seconds = (Date.now() - started) / 1000;
