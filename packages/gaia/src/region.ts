@@ -1,3 +1,4 @@
+import type { Transport } from '@geoml/transport';
 import type { RegionPlan } from './deployment.js';
 import type { GaiaError } from './errors.js';
 import type { LinkMeter } from './link-meter.js';
@@ -27,14 +28,20 @@ export interface RegionOptions<Batch>
  * One region (data center) of a run: the parameter-server shards it hosts — with their mirror clients
  * and servers under Gaia — and the workers it runs, all on the region's one Transport connection. A
  * multi-process run starts one `Region` per process from the same deployment plan.
+ *
+ * When the connection comes back after a loss (a NATS server restart), the workers send again what
+ * may have been lost on the way to their servers; mirrors recover their own messages by timeout.
  */
 export class Region<Batch> {
   readonly name: string;
   readonly servers: ShardServer[];
   readonly workers: Worker<Batch>[];
+  private readonly transport: Transport;
+  private stopped = false;
 
   constructor(o: RegionOptions<Batch>) {
     this.name = o.plan.region;
+    this.transport = o.transport;
     this.servers = o.plan.shards.map(
       (s) =>
         new ShardServer({
@@ -79,6 +86,7 @@ export class Region<Batch> {
   /** Starts serving; call on every region before any region's `run()`. */
   start(): void {
     for (const s of this.servers) s.start();
+    void this.watchReconnects();
   }
 
   /** Runs the region's workers to their last clock (or until the run's signal aborts). */
@@ -87,7 +95,27 @@ export class Region<Batch> {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const s of this.servers) s.stop();
+  }
+
+  /** Messages sent again after a reconnect by this region's workers, and copies its servers dropped. */
+  get resent(): { messages: number; duplicates: number } {
+    return {
+      messages: this.workers.reduce((n, w) => n + w.resent, 0),
+      duplicates: this.servers.reduce((n, s) => n + s.duplicates, 0),
+    };
+  }
+
+  private async watchReconnects(): Promise<void> {
+    try {
+      for await (const s of this.transport.status()) {
+        if (this.stopped) return;
+        if (s.type === 'reconnect') for (const w of this.workers) w.resend();
+      }
+    } catch {
+      // The status stream of a closing transport: nothing left to recover.
+    }
   }
 
   /** Time this region's reads waited, by cause. */

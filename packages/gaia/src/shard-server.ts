@@ -62,6 +62,8 @@ export class ShardServer {
   readonly blocked: BlockedTime = { syncMs: 0, mirrorMs: 0, barrierMs: 0 };
   /** Workers' updates refused (NaN/Inf, bad shape): never applied, the clock still moves. */
   rejected = 0;
+  /** Workers' updates that arrived again (sent again after a reconnect) and were dropped. */
+  duplicates = 0;
   private readonly clocks: VectorClock;
   private readonly bound: number;
   private readonly advanced = new Condition();
@@ -117,6 +119,12 @@ export class ShardServer {
   private onUpdate(msg: Msg): void {
     const { meta, tensors } = decodeMessage<UpdateMeta>(msg.data);
     if (!this.clocks.has(meta.w)) throw new GaiaError('PROTOCOL', `update from unknown worker ${meta.w}`);
+    // A worker's updates arrive in its clock order (it pushes the next only after a read answered
+    // behind this one), so one at or below its clock here is a copy.
+    if (meta.c <= this.clocks.get(meta.w)) {
+      this.duplicates++;
+      return;
+    }
     const u = tensors.get('u');
     if (u) {
       const delta: Delta | undefined =

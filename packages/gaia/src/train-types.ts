@@ -57,8 +57,9 @@ export interface TrainResult {
    */
   readonly announcements?: number;
   /**
-   * ASP modes: data messages sent again after a timeout (lost by the transport, or acknowledged late),
-   * and copies that arrived twice and were dropped. Both 0 on a loss-free network.
+   * ASP modes: messages sent again — mirrors' data messages after a timeout (lost by the transport, or
+   * acknowledged late), workers' updates and reads after the transport reconnected — and copies that
+   * arrived twice and were dropped. Both 0 on a loss-free network.
    */
   readonly resent?: { readonly messages: number; readonly duplicates: number };
   /** Fraction of workers' update entries that changed their parameter by less than 1 %. */

@@ -44,28 +44,47 @@ export interface WorkerOptions<Batch> {
   readonly onClock?: (clock: number) => void;
 }
 
+/** A read sent and not answered yet: what to send again after a reconnect, and who waits. */
+interface PendingRead {
+  readonly subject: string;
+  readonly request: Uint8Array;
+  /** The worker's clock when it was sent: its updates up to this clock went out before it. */
+  readonly clock: number;
+  readonly resolve: (v: Float32Array) => void;
+}
+
 /**
  * A worker (a parameter-server client): per clock it reads its parameter server's replica, computes
  * an update on its next batch with the workload's model, charges the modelled compute time to the
  * clock, and pushes the update, which also reports its new clock. It talks only to its own server.
+ *
+ * Over NATS core a server restart may drop what was in flight. A transport keeps each connection's
+ * messages in order, so a read's reply proves that the updates pushed before the read arrived; the
+ * worker keeps the ones not proven so (its last update, normally) and, when the transport reconnects,
+ * sends them and its unanswered reads again (`resend()`). The server drops updates it already has.
+ * Under BSP a read is answered only once the worker's own update of that clock is in; under SSP a
+ * reply racing ahead of the reconnect event could confirm an update lost before the disconnect.
  */
 export class Worker<Batch> {
   clock = 0;
   rejected = 0;
+  /** Messages sent again after a reconnect. */
+  resent = 0;
   private readId = 0;
-  private readonly pending = new Map<number, (v: Float32Array) => void>();
+  private readonly pending = new Map<number, PendingRead>();
+  /** Updates pushed and not yet proven arrived, per shard subject. */
+  private readonly unconfirmed = new Map<string, { clock: number; msg: Uint8Array }[]>();
   private inbox: Subscription | undefined;
 
   constructor(private readonly o: WorkerOptions<Batch>) {}
 
   async run(): Promise<void> {
     const { o } = this;
-    const inboxSubject = o.inbox;
-    this.inbox = o.transport.subscribe(inboxSubject);
+    this.inbox = o.transport.subscribe(o.inbox);
     void this.receive(this.inbox);
     try {
       while (this.clock < o.clocks && !o.signal?.aborted) {
-        const params = await this.read(inboxSubject);
+        const params = await this.read();
         const batch = o.data.nextBatch(o.rng);
         const update = await this.compute(params, batch);
         await o.clock.sleep(o.cost.stepMs(o.batchSize), o.signal);
@@ -126,17 +145,18 @@ export class Worker<Batch> {
     }
   }
 
-  private async read(inbox: string): Promise<TensorMap> {
+  private async read(): Promise<TensorMap> {
     const { o } = this;
     const flat = new Float32Array(o.layout.size);
     await Promise.all(
       o.shards.map(async (s) => {
         const id = this.readId++;
-        const got = new Promise<Float32Array>((resolve) => this.pending.set(id, resolve));
         const meta: ReadMeta = { w: o.id, r: o.transport.region, c: this.clock, id };
-        const req = encodeMessage(meta);
-        o.transport.publish(`${s.subject}.read`, req, { reply: inbox });
-        o.meter?.count(o.transport.region, s.region, req.length);
+        const request = encodeMessage(meta);
+        const got = new Promise<Float32Array>((resolve) =>
+          this.pending.set(id, { subject: s.subject, request, clock: this.clock, resolve }),
+        );
+        this.send(s, 'read', request);
         flat.set(await abortable(got, o.signal), s.range.lo);
       }),
     );
@@ -162,9 +182,31 @@ export class Worker<Batch> {
       } else {
         msg = encodeMessage(meta);
       }
-      o.transport.publish(`${s.subject}.update`, msg);
-      o.meter?.count(o.transport.region, s.region, msg.length);
+      this.send(s, 'update', msg);
+      const kept = this.unconfirmed.get(s.subject) ?? [];
+      kept.push({ clock: this.clock, msg });
+      this.unconfirmed.set(s.subject, kept);
     }
+  }
+
+  /**
+   * The transport reconnected: what it may have lost goes out again, in the order first sent (updates,
+   * then the reads after them). Shards drop the updates they have; a second reply to a read is ignored.
+   */
+  resend(): void {
+    for (const s of this.o.shards) {
+      const updates = this.unconfirmed.get(s.subject) ?? [];
+      const reads = [...this.pending.values()].filter((r) => r.subject === s.subject);
+      for (const u of updates) this.send(s, 'update', u.msg);
+      for (const r of reads) this.send(s, 'read', r.request);
+      this.resent += updates.length + reads.length;
+    }
+  }
+
+  private send(s: ShardAddress, kind: 'read' | 'update', msg: Uint8Array): void {
+    const { o } = this;
+    o.transport.publish(`${s.subject}.${kind}`, msg, kind === 'read' ? { reply: o.inbox } : undefined);
+    o.meter?.count(o.transport.region, s.region, msg.length);
   }
 
   private async receive(sub: Subscription): Promise<void> {
@@ -172,10 +214,17 @@ export class Worker<Batch> {
       try {
         const { meta, tensors } = decodeMessage<{ id: number }>(m.data);
         const v = tensors.get('v');
-        const resolve = this.pending.get(meta.id);
-        if (!resolve || !v || 'indices' in v) continue;
+        const read = this.pending.get(meta.id);
+        if (!read || !v || 'indices' in v) continue;
         this.pending.delete(meta.id);
-        resolve(v.data as Float32Array);
+        // The updates pushed before this read reached its shard ahead of it.
+        const kept = this.unconfirmed.get(read.subject);
+        if (kept)
+          this.unconfirmed.set(
+            read.subject,
+            kept.filter((u) => u.clock > read.clock),
+          );
+        read.resolve(v.data as Float32Array);
       } catch {
         // A malformed reply is dropped: the read waits on, and the run's time or clock limit ends it.
       }

@@ -1,4 +1,4 @@
-import type { Transport } from '@geoml/transport';
+import type { Transport, TransportStatus } from '@geoml/transport';
 
 /** `inner` with its `publish` replaced by `publish` (which may call the original, or not). */
 function withPublish(inner: Transport, publish: Transport['publish']): Transport {
@@ -35,4 +35,51 @@ export function partitioned(inner: Transport, after: number): Transport {
     if (subject.includes('.m.') && data > after) return;
     inner.publish(subject, payload, options);
   });
+}
+
+/**
+ * A connection through an outage, as NATS core across a server restart: while `down()`, everything it
+ * publishes is lost; `up()` ends that and, unless told not to, reports `reconnect` on `status()`.
+ */
+export function outage(inner: Transport): {
+  transport: Transport;
+  down(): void;
+  up(reconnect?: boolean): void;
+} {
+  let lost = false;
+  const streams = new Set<(s: TransportStatus) => void>();
+  const status = (): AsyncIterable<TransportStatus> => ({
+    async *[Symbol.asyncIterator]() {
+      const queue: TransportStatus[] = [];
+      let wake: (() => void) | undefined;
+      const push = (s: TransportStatus) => {
+        queue.push(s);
+        wake?.();
+      };
+      streams.add(push);
+      try {
+        for (;;) {
+          if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+          yield* queue.splice(0);
+        }
+      } finally {
+        streams.delete(push);
+      }
+    },
+  });
+  const transport = withPublish(inner, (subject, data, options) => {
+    if (!lost) inner.publish(subject, data, options);
+  });
+  return {
+    transport: new Proxy(transport, {
+      get: (target, prop, receiver) => (prop === 'status' ? status : Reflect.get(target, prop, receiver)),
+    }),
+    down: () => {
+      lost = true;
+    },
+    up: (reconnect = true) => {
+      lost = false;
+      if (reconnect) for (const push of streams) push({ type: 'reconnect' });
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { VirtualClock } from '@geoml/core';
-import { EmulatedNetwork, InProcessHub, topologyProfile } from '@geoml/transport';
+import { EmulatedNetwork, InProcessHub, type Transport, topologyProfile } from '@geoml/transport';
 import { describe, expect, it } from 'vitest';
 import { GaiaError } from '../src/errors.js';
 import { Mirror } from '../src/mirror.js';
@@ -8,8 +8,8 @@ import type { MirrorOptions } from '../src/mirror-options.js';
 import { createMnistClassifier } from '../src/mnist-classifier.js';
 import { ParameterShard } from '../src/parameter-shard.js';
 import { ResendQueue } from '../src/resend-queue.js';
-import { train } from '../src/trainer.js';
-import { lossy, partitioned } from './lossy-transport.js';
+import { type TrainOptions, train } from '../src/trainer.js';
+import { lossy, outage, partitioned } from './lossy-transport.js';
 import { quadraticWorkload } from './quadratic.js';
 
 const SIZE = 256;
@@ -170,24 +170,35 @@ describe('MirrorLink and ResendQueue', () => {
   });
 });
 
+/** 30 clocks of the quadratic workload over regions a and b in virtual time, a's connection through `wrapA`. */
+function trainAB(
+  clock: VirtualClock,
+  wrapA: (t: Transport) => Transport,
+  more: { giveUpS?: number; onProgress?: TrainOptions['onProgress'] } = {},
+) {
+  const hub = new InProcessHub({ clock });
+  return train(
+    {
+      workload: quadraticWorkload(),
+      mode: 'asp',
+      topology: { regions: ['a', 'b'] },
+      costModel: { stepMs: 1, batchSize: 8 },
+      stop: { maxClocks: 30 },
+      evalEvery: 5,
+      ...(more.giveUpS ? { resend: { giveUpS: more.giveUpS } } : {}),
+    },
+    {
+      clock,
+      connect: (r) => (r === 'a' ? wrapA(hub.connect(r)) : hub.connect(r)),
+      ...(more.onProgress ? { onProgress: more.onProgress } : {}),
+    },
+  );
+}
+
 describe('train() over a transport that loses data messages', () => {
   it('completes every clock and learns as without loss, resending what was lost', async () => {
-    const run = (fate?: (k: number) => 'drop' | 'twice' | 'send') => {
-      const clock = new VirtualClock();
-      const hub = new InProcessHub({ clock });
-      const connect = (r: string) => (r === 'a' && fate ? lossy(hub.connect(r), fate) : hub.connect(r));
-      return train(
-        {
-          workload: quadraticWorkload(),
-          mode: 'asp',
-          topology: { regions: ['a', 'b'] },
-          costModel: { stepMs: 1, batchSize: 8 },
-          stop: { maxClocks: 30 },
-          evalEvery: 5,
-        },
-        { clock, connect },
-      );
-    };
+    const run = (fate?: (k: number) => 'drop' | 'twice' | 'send') =>
+      trainAB(new VirtualClock(), (t) => (fate ? lossy(t, fate) : t));
     const clean = await run();
     const lossyRun = await run((k) => (k === 2 || k === 5 || k === 11 ? 'drop' : k === 7 ? 'twice' : 'send'));
     expect(clean.resent).toEqual({ messages: 0, duplicates: 0 });
@@ -218,6 +229,42 @@ describe('a congested link without loss', () => {
     expect(result.clocks).toEqual({ min: 40, max: 40 });
     expect(result.blocked.mirrorMs).toBeGreaterThan(1_000);
     expect(result.resent).toEqual({ messages: 0, duplicates: 0 });
+  });
+});
+
+describe('train() across a connection outage', () => {
+  /** Region a's connection loses all it publishes for 2 s from clock 10 on, then (`reconnect`) says it is back. */
+  const run = (reconnect: boolean) => {
+    const clock = new VirtualClock();
+    let a: ReturnType<typeof outage> | undefined;
+    let cut = false;
+    const wrap = (t: Transport) => {
+      a = outage(t);
+      return a.transport;
+    };
+    return trainAB(clock, wrap, {
+      giveUpS: 20,
+      onProgress: (e) => {
+        if (cut || e.clock < 10 || !a) return;
+        const link = a;
+        cut = true;
+        link.down();
+        void clock.sleep(2000).then(() => link.up(reconnect));
+      },
+    });
+  };
+
+  it('workers send their lost update and read again on reconnect; mirrors resend theirs', async () => {
+    const result = await run(true);
+    expect(result.clocks).toEqual({ min: 30, max: 30 });
+    expect(result.resent?.messages).toBeGreaterThanOrEqual(2);
+    expect(result.finalQuality.value).toBeLessThan(0.5 * (result.series[0]?.value as number));
+  });
+
+  it('without the reconnect event a worker waits forever for its lost update: the run ends LINK_LOST', async () => {
+    const error = await run(false).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GaiaError);
+    expect((error as GaiaError).code).toBe('LINK_LOST');
   });
 });
 
