@@ -13,17 +13,17 @@ import {
   barrierMessage,
   type ClockMeta,
   type DataMeta,
-  onLink,
 } from './mirror-messages.js';
 import { type MirrorOptions, resendDefaults } from './mirror-options.js';
+import { MirrorSender } from './mirror-sender.js';
 import type { Delta, ParameterShard } from './parameter-shard.js';
 import type { ResendTiming } from './resend-queue.js';
 import { Retransmit } from './retransmit.js';
 import { SelectiveBarrier } from './selective-barrier.js';
-import { SignificanceFilter, type SignificantUpdates } from './significance-filter.js';
+import { SignificanceFilter } from './significance-filter.js';
 import { ThresholdController } from './threshold-controller.js';
-import { decodeShipped, encodeShipped, type LayoutCounts, noLayouts } from './update-coding.js';
-import { decodeMessage, encodeMessage } from './wire.js';
+import { decodeShipped, type LayoutCounts } from './update-coding.js';
+import { decodeMessage } from './wire.js';
 
 const groupKey = (hub: string) => `group:${hub}`;
 
@@ -43,6 +43,7 @@ const groupKey = (hub: string) => `group:${hub}`;
  * Over a lossy transport (NATS core drops messages across a server restart) each data message is kept
  * until acknowledged and sent again after a timeout (`ResendQueue`); receivers apply them in per-link
  * order, once each. A peer silent past the give-up time ends the run with `GaiaError` `LINK_LOST`.
+ * Putting messages on the wire (numbering, announcements, acknowledging clocks) is `MirrorSender`'s.
  */
 export class Mirror {
   readonly filter: SignificanceFilter;
@@ -53,11 +54,6 @@ export class Mirror {
   readonly interFilter: SignificanceFilter | undefined;
   /** Mirrored messages rejected (NaN/Inf or malformed). */
   rejected = 0;
-  /** Selective-barrier announcements sent (index lists on the control lane, forwarded ones included). */
-  announced = 0;
-  /** Messages shipped in each wire layout. */
-  readonly layouts: LayoutCounts = noLayouts();
-  private seq = 0;
   private readonly links = new Map<string, MirrorLink>();
   private readonly peers: ReadonlySet<string>;
   private readonly otherHubs: ReadonlySet<string>;
@@ -70,13 +66,14 @@ export class Mirror {
   /** Loss recovery: its timer, and counts of messages sent again and duplicates dropped. */
   readonly retransmit: Retransmit;
   private readonly resendTiming: ResendTiming;
+  private readonly out: MirrorSender;
 
   constructor(
     private readonly transport: Transport,
     private readonly clock: Clock,
     private readonly shard: ParameterShard,
     private readonly options: MirrorOptions,
-    private readonly meter?: LinkMeter,
+    meter?: LinkMeter,
     /** Called once when a neighbour is given up on; the run should end with this error. */
     onFailure?: (error: GaiaError) => void,
   ) {
@@ -92,13 +89,22 @@ export class Mirror {
     // Acknowledgements ride on clocks: without a mirror clock (Gaia_Async) nothing is kept to resend.
     const timing = options.ds === null ? undefined : this.resendTiming;
     for (const n of neighbours) this.links.set(n, new MirrorLink(options.barrierBytes, clock.now(), timing));
+    this.out = new MirrorSender(
+      transport,
+      clock,
+      this.links,
+      options,
+      shard.size,
+      () => this.retransmit.arm(),
+      meter,
+    );
     this.retransmit = new Retransmit(clock, this.links, {
       region: options.region,
       subjectOf: options.subjectOf,
       giveUpMs: resend.giveUpMs,
       ds: options.ds ?? 0,
       lastClock: options.lastClock,
-      send: (to, kind, data, lane) => this.send(to, kind, data, lane),
+      send: (to, kind, data, lane) => this.out.send(to, kind, data, lane),
       onFailure,
     });
     this.filter = new SignificanceFilter(shard.size, options.filter);
@@ -115,6 +121,16 @@ export class Mirror {
       ? new ThresholdController({ tau0: this.filter.tau0, ...options.controller })
       : undefined;
     this.lastTickAt = clock.now();
+  }
+
+  /** Selective-barrier announcements sent (index lists on the control lane, forwarded ones included). */
+  get announced(): number {
+    return this.out.announced;
+  }
+
+  /** Messages shipped in each wire layout. */
+  get layouts(): LayoutCounts {
+    return this.out.layouts;
   }
 
   /** The queue estimate of the link to neighbour `to` (undefined for a stranger). */
@@ -160,11 +176,11 @@ export class Mirror {
     for (const l of this.links.values()) l.sinceTick = 0;
     const out = this.filter.take(this.shard.values, t + this.offset, this.raise);
     if (out.indices.length > 0) {
-      this.ship(this.peers, out, t);
+      this.out.ship(this.peers, out, t);
       // What the group holds now and the other groups do not yet.
       this.interFilter?.accumulate({ indices: out.indices, values: out.values });
     }
-    if (this.mirrorClock) for (const p of this.peers) this.sendClock(p, t);
+    if (this.mirrorClock) for (const p of this.peers) this.out.sendClock(p, t);
     if (this.interFilter) for (const g of this.groupClock?.ownClock(t) ?? [t]) this.interTick(g);
   }
 
@@ -179,73 +195,8 @@ export class Mirror {
   /** A hub's group reached clock `g`: the aggregate's significant part goes to the other hubs. */
   private interTick(g: number): void {
     const out = (this.interFilter as SignificanceFilter).take(this.shard.values, g + this.offset, this.raise);
-    if (out.indices.length > 0) this.ship(this.otherHubs, out, g);
-    if (this.mirrorClock) for (const h of this.otherHubs) this.sendClock(h, g, this.options.region);
-  }
-
-  /** Sends this region's significant updates to `to`, indexes first on links that are backed up. */
-  private ship(to: ReadonlySet<string>, out: SignificantUpdates, t: number): void {
-    const seq = this.seq++;
-    const meta: DataMeta = {
-      from: this.options.region,
-      seq,
-      t,
-      ...(out.int8 ? { scale: out.int8.scale } : {}),
-    };
-    this.layouts[out.layout]++;
-    const data = encodeMessage(meta, encodeShipped(out, this.shard.size));
-    let announce: Uint8Array | undefined;
-    for (const n of to) {
-      this.sendData(n, data, meta, () => {
-        announce ??= barrierMessage(
-          meta.from,
-          seq,
-          out.layout === 'dense' ? undefined : out.indices,
-          this.shard.size,
-        );
-        return announce;
-      });
-    }
-  }
-
-  /** Sends data message `data` (header `meta`) to `to`, numbered for that link. */
-  private sendData(to: string, data: Uint8Array, meta: DataMeta, announce: () => Uint8Array): void {
-    const link = this.links.get(to) as MirrorLink;
-    if (this.options.barrier && link.backlog.congested) this.announce(to, announce());
-    const bytes = onLink(data, meta, link.sent);
-    this.send(to, 'data', bytes, 'data');
-    link.sending(bytes, this.clock.now());
-    this.retransmit.arm();
-  }
-
-  private announce(to: string, message: Uint8Array): void {
-    this.announced++;
-    this.send(to, 'barrier', message, 'control');
-  }
-
-  private sendClock(to: string, t: number, group?: string): void {
-    const link = this.links.get(to) as MirrorLink;
-    const held = this.clock.now() - link.lastArrivalAt;
-    const meta: ClockMeta = {
-      from: this.options.region,
-      t,
-      ack: link.received - 1,
-      // To 0.1 ms: enough for a round-trip sample, few header bytes.
-      ...(Number.isNaN(held) ? {} : { h: Math.round(held * 10) / 10 }),
-      sent: link.sent,
-      ...(group ? { g: group } : {}),
-    };
-    link.lastClocks.set(group ?? '', meta);
-    if (group === undefined || group === this.options.region) {
-      link.myClock = Math.max(link.myClock, t);
-      this.retransmit.arm();
-    }
-    this.send(to, 'clock', encodeMessage(meta), 'control');
-  }
-
-  private send(to: string, kind: string, data: Uint8Array, lane: 'data' | 'control'): void {
-    this.transport.publish(`${this.options.subjectOf(to)}.${kind}`, data, { lane });
-    this.meter?.count(this.options.region, to, data.length, lane);
+    if (out.indices.length > 0) this.out.ship(this.otherHubs, out, g);
+    if (this.mirrorClock) for (const h of this.otherHubs) this.out.sendClock(h, g, this.options.region);
   }
 
   /** The neighbour a message of `origin` arrives from; `GaiaError` `PROTOCOL` for a stranger. */
@@ -262,16 +213,7 @@ export class Mirror {
     // In link order and once each: a resent message may arrive twice, or after later ones.
     const now = this.clock.now();
     link.accept(meta.n ?? meta.seq, now, () => this.applyData(msg.data, meta, tensors, via));
-    if (this.options.ds !== null && link.gapToReport(now, this.resendTiming.minMs)) this.reportGap(via, link);
-  }
-
-  /** Asks `to` for the data missing on `link`: its latest own clock again, flagged `nack`. */
-  private reportGap(to: string, link: MirrorLink): void {
-    const last = link.lastClocks.get('') ?? link.lastClocks.get(this.options.region);
-    // Before this mirror's first clock, the resend timer of the peer is the way back.
-    if (!last) return;
-    const meta: ClockMeta = { ...last, ack: link.received - 1, r: 1, nack: 1 };
-    this.send(to, 'clock', encodeMessage(meta), 'control');
+    if (this.options.ds !== null && link.gapToReport(now, this.resendTiming.minMs)) this.out.reportGap(via);
   }
 
   private applyData(data: Uint8Array, meta: DataMeta, tensors: UpdateMap, via: string): void {
@@ -285,7 +227,9 @@ export class Mirror {
         if (this.isHub && this.otherHubs.has(via)) {
           const keys = delta instanceof Float32Array ? undefined : delta?.indices;
           for (const p of this.peers) {
-            this.sendData(p, data, meta, () => barrierMessage(meta.from, meta.seq, keys, this.shard.size));
+            this.out.sendData(p, data, meta, () =>
+              barrierMessage(meta.from, meta.seq, keys, this.shard.size),
+            );
           }
         }
       }
@@ -329,7 +273,7 @@ export class Mirror {
       }
       this.mirrorClock?.report(groupKey(g), t);
       // A hub passes another group's clock on after the data it covers, as that group's hub would.
-      if (this.isHub) for (const p of this.peers) this.sendClock(p, t, g);
+      if (this.isHub) for (const p of this.peers) this.out.sendClock(p, t, g);
     });
   }
 
@@ -341,7 +285,7 @@ export class Mirror {
     this.barrier.block(meta.from, meta.seq, indices);
     // Another group's announcement goes on to the members, ahead of the data it announces.
     if (this.isHub && this.otherHubs.has(via)) {
-      for (const p of this.peers) this.announce(p, msg.data);
+      for (const p of this.peers) this.out.announce(p, msg.data);
     }
   }
 }
