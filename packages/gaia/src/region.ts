@@ -30,7 +30,7 @@ export interface RegionOptions<Batch>
  * multi-process run starts one `Region` per process from the same deployment plan.
  *
  * When the connection comes back after a loss (a NATS server restart), the workers send again what
- * may have been lost on the way to their servers; mirrors recover their own messages by timeout.
+ * may have been lost on the way to their servers, and the mirrors what they sent to other regions.
  */
 export class Region<Batch> {
   readonly name: string;
@@ -111,7 +111,9 @@ export class Region<Batch> {
     try {
       for await (const s of this.transport.status()) {
         if (this.stopped) return;
-        if (s.type === 'reconnect') for (const w of this.workers) w.resend();
+        if (s.type !== 'reconnect') continue;
+        for (const w of this.workers) w.resend();
+        for (const server of this.servers) server.mirror?.retransmit.reconnected();
       }
     } catch {
       // The status stream of a closing transport: nothing left to recover.

@@ -103,8 +103,22 @@ export class Retransmit {
     this.arm();
   }
 
-  private sendAgain(to: string, link: MirrorLink, messages: readonly Unacked[]): void {
-    if (messages.length === 0) return;
+  /**
+   * The transport reconnected (a NATS server restart): whatever was in flight may be lost, data and
+   * clocks alike, so everything unacknowledged and the latest clocks go out again on every link now,
+   * instead of a timeout later. A clock with no data behind it is recovered only this way.
+   */
+  reconnected(): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    for (const [to, link] of this.links) {
+      if (link.lastClocks.size > 0) this.sendAgain(to, link, link.resend.requested(now), true);
+    }
+    this.arm();
+  }
+
+  private sendAgain(to: string, link: MirrorLink, messages: readonly Unacked[], clocksAnyway = false): void {
+    if (messages.length === 0 && !clocksAnyway) return;
     for (const u of messages) this.ctx.send(to, 'data', u.data, 'data');
     // The clocks covering them may be lost too, and the peer may be waiting for nothing else; a
     // clock sent again carries today's acknowledgement.
