@@ -9,7 +9,7 @@ import { calibrate, createMatrixFactorization, type Mode, type TrainResult, trai
 import { progressBar } from './demo/progress.js';
 
 const quick = process.argv.includes('--quick');
-const mf = { users: 1500, items: 750, rank: 8, density: 0.05, batchSize: 64, learningRate: 0.3, seed: 3 };
+const mf = { users: 1500, items: 750, rank: 8, density: 0.05, batchSize: 1024, learningRate: 0.3, seed: 3 };
 const clocks = quick ? 100 : 300;
 const modes: Mode[] = ['lan-bsp', 'bsp', 'asp', 'asp-int8'];
 
