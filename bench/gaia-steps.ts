@@ -10,7 +10,7 @@
  */
 import { createMatrixFactorization, createMnistClassifier, type Workload } from '@geoml/gaia';
 import { calibrateAndSize } from './gaia/calibration.js';
-import { type RunRecord, runOne, targetFrom } from './gaia/run-one.js';
+import { applyTarget, type RunRecord, runOne, targetFrom } from './gaia/run-one.js';
 import { TARGET_TOLERANCE, TAU0_HEADLINE } from './gaia/spec.js';
 import { Progress } from './lib/progress.js';
 import { QUICK, writeResult, writeSvg } from './lib/results.js';
@@ -105,11 +105,11 @@ for (const spec of SPECS) {
       tau0: TAU0_HEADLINE,
     };
     const wall0 = performance.now();
-    const ref = await runOne({ ...base, profile: 'lan', mode: 'lan-bsp', maxClocks: clocks, toEnd: true });
+    const run = await runOne({ ...base, profile: 'lan', mode: 'lan-bsp', maxClocks: clocks, toEnd: true });
     progress.tick(`${spec.name} ×${scale} lan-bsp`);
-    const target = targetFrom(ref.finalQuality, ref.higherIsBetter, TARGET_TOLERANCE);
-    const reached = (p: { value: number }) => (ref.higherIsBetter ? p.value >= target : p.value <= target);
-    const lanTime = ref.series.find(reached)?.timeS ?? null;
+    const target = targetFrom(run.finalQuality, run.higherIsBetter, TARGET_TOLERANCE);
+    const ref = applyTarget(run, target);
+    const lanTime = ref.timeToTargetS;
     const onWhatIf = (mode: 'bsp' | 'asp') =>
       runOne({
         ...base,

@@ -94,14 +94,19 @@ export class MirrorSender {
     this.send(to, 'clock', encodeMessage(meta), 'control');
   }
 
-  /** Asks `to` for the data missing on its link: this mirror's latest own clock again, flagged `nack`. */
-  reportGap(to: string): void {
+  /**
+   * Sends `to` the latest clock of each stream on its link again (`r`: counted only if the first copy
+   * was lost), acknowledging what arrived by now; `nack` (on the first) asks `to` for the data missing
+   * after that. Nothing before this mirror's first clock: the peer's resend timer is the way back then.
+   */
+  clocksAgain(to: string, nack = false): void {
     const link = this.links.get(to) as MirrorLink;
-    const last = link.lastClocks.get('') ?? link.lastClocks.get(this.options.region);
-    // Before this mirror's first clock, the peer's resend timer is the way back.
-    if (!last) return;
-    const meta: ClockMeta = { ...last, ack: link.received - 1, r: 1, nack: 1 };
-    this.send(to, 'clock', encodeMessage(meta), 'control');
+    let ask = nack;
+    for (const c of link.lastClocks.values()) {
+      const meta: ClockMeta = { ...c, ack: link.received - 1, r: 1, ...(ask ? { nack: 1 as const } : {}) };
+      ask = false;
+      this.send(to, 'clock', encodeMessage(meta), 'control');
+    }
   }
 
   send(to: string, kind: string, data: Uint8Array, lane: 'data' | 'control'): void {

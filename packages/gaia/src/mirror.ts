@@ -104,7 +104,8 @@ export class Mirror {
       giveUpMs: resend.giveUpMs,
       ds: options.ds ?? 0,
       lastClock: options.lastClock,
-      send: (to, kind, data, lane) => this.out.send(to, kind, data, lane),
+      sendData: (to, data) => this.out.send(to, 'data', data, 'data'),
+      clocksAgain: (to) => this.out.clocksAgain(to),
       onFailure,
     });
     this.filter = new SignificanceFilter(shard.size, options.filter);
@@ -213,7 +214,8 @@ export class Mirror {
     // In link order and once each: a resent message may arrive twice, or after later ones.
     const now = this.clock.now();
     link.accept(meta.n ?? meta.seq, now, () => this.applyData(msg.data, meta, tensors, via));
-    if (this.options.ds !== null && link.gapToReport(now, this.resendTiming.minMs)) this.out.reportGap(via);
+    if (this.options.ds !== null && link.gapToReport(now, this.resendTiming.minMs))
+      this.out.clocksAgain(via, true);
   }
 
   private applyData(data: Uint8Array, meta: DataMeta, tensors: UpdateMap, via: string): void {

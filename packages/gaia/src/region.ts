@@ -99,12 +99,18 @@ export class Region<Batch> {
     for (const s of this.servers) s.stop();
   }
 
-  /** Messages sent again after a reconnect by this region's workers, and copies its servers dropped. */
+  /**
+   * Messages this region sent again (its workers' after a reconnect, its mirrors' after a loss), and
+   * copies that arrived twice and were dropped (by its servers and its mirrors).
+   */
   get resent(): { messages: number; duplicates: number } {
-    return {
-      messages: this.workers.reduce((n, w) => n + w.resent, 0),
-      duplicates: this.servers.reduce((n, s) => n + s.duplicates, 0),
-    };
+    let messages = this.workers.reduce((n, w) => n + w.resent, 0);
+    let duplicates = 0;
+    for (const s of this.servers) {
+      duplicates += s.duplicates + (s.mirror?.retransmit.duplicates ?? 0);
+      messages += s.mirror?.retransmit.resent ?? 0;
+    }
+    return { messages, duplicates };
   }
 
   private async watchReconnects(): Promise<void> {

@@ -1,9 +1,7 @@
 import type { Clock } from '@geoml/core';
 import { GaiaError } from './errors.js';
 import type { MirrorLink } from './mirror-link.js';
-import type { ClockMeta } from './mirror-messages.js';
 import type { Unacked } from './resend-queue.js';
-import { encodeMessage } from './wire.js';
 
 /** How a mirror's retransmissions reach the wire, and whom a failure is reported to. */
 export interface RetransmitContext {
@@ -14,7 +12,10 @@ export interface RetransmitContext {
   /** Mirror-clock bound DS, and the clock a region ends at (a finished peer reads nothing more). */
   readonly ds: number;
   readonly lastClock?: number | undefined;
-  send(to: string, kind: 'data' | 'clock', data: Uint8Array, lane: 'data' | 'control'): void;
+  /** Puts a data message on the wire again (already numbered for its link). */
+  sendData(to: string, data: Uint8Array): void;
+  /** Sends the link's latest clocks again, with today's acknowledgement. */
+  clocksAgain(to: string): void;
   /** Called once when a neighbour is given up on; the run should end with this error. */
   readonly onFailure?: ((error: GaiaError) => void) | undefined;
 }
@@ -91,7 +92,7 @@ export class Retransmit {
         this.ctx.onFailure?.(this.lost(to, link, now - silentFrom));
         return;
       }
-      this.sendAgain(to, link, link.resend.due(now, link.backlog.queued > 0));
+      this.sendAgain(to, link.resend.due(now, link.backlog.queued > 0));
     }
     this.arm();
   }
@@ -99,7 +100,7 @@ export class Retransmit {
   /** The peer on `link` reported a gap after what it acknowledged: send what it lacks at once. */
   requested(to: string, link: MirrorLink): void {
     if (this.stopped) return;
-    this.sendAgain(to, link, link.resend.requested(this.clock.now()));
+    this.sendAgain(to, link.resend.requested(this.clock.now()));
     this.arm();
   }
 
@@ -112,20 +113,16 @@ export class Retransmit {
     if (this.stopped) return;
     const now = this.clock.now();
     for (const [to, link] of this.links) {
-      if (link.lastClocks.size > 0) this.sendAgain(to, link, link.resend.requested(now), true);
+      if (link.lastClocks.size > 0) this.sendAgain(to, link.resend.requested(now), true);
     }
     this.arm();
   }
 
-  private sendAgain(to: string, link: MirrorLink, messages: readonly Unacked[], clocksAnyway = false): void {
+  private sendAgain(to: string, messages: readonly Unacked[], clocksAnyway = false): void {
     if (messages.length === 0 && !clocksAnyway) return;
-    for (const u of messages) this.ctx.send(to, 'data', u.data, 'data');
-    // The clocks covering them may be lost too, and the peer may be waiting for nothing else; a
-    // clock sent again carries today's acknowledgement.
-    for (const c of link.lastClocks.values()) {
-      const again: ClockMeta = { ...c, ack: link.received - 1, r: 1 };
-      this.ctx.send(to, 'clock', encodeMessage(again), 'control');
-    }
+    for (const u of messages) this.ctx.sendData(to, u.data);
+    // The clocks covering them may be lost too, and the peer may be waiting for nothing else.
+    this.ctx.clocksAgain(to);
   }
 
   private lost(to: string, link: MirrorLink, silentMs: number): GaiaError {

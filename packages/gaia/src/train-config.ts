@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resendDefaults } from './mirror-options.js';
 import { overlaySchema } from './overlay.js';
 import type { Workload } from './workload.js';
 
@@ -93,20 +94,23 @@ export const trainConfigSchema = z
     /** `virtual`: deterministic discrete-event time; `wall`: real time. */
     time: z.enum(['virtual', 'wall']).default('virtual'),
     /**
-     * Loss recovery between regions (NATS core may drop messages, e.g. across a server restart): a data
-     * message not acknowledged within a timeout is sent again (timeout: 4 × the longest acknowledgement
-     * delay seen on the link, at least `minTimeoutMs`; `initialTimeoutMs` before the first), and a peer
-     * region silent for `giveUpS` while data to it waits ends the run with `GaiaError` `LINK_LOST`.
-     * Times are of the run's clock (virtual or wall).
+     * Loss recovery between regions (NATS core may drop messages, e.g. across a server restart): what
+     * is not acknowledged within a timeout (4 × the longest acknowledgement delay seen on the link, at
+     * least `minTimeoutMs`; `initialTimeoutMs` before the first) is sent again, and a peer region silent
+     * for `giveUpS` while data to it waits ends the run with `GaiaError` `LINK_LOST` (docs/training.md,
+     * "Lost messages between regions"). Times are of the run's clock (virtual or wall).
      */
     resend: z
       .object({
-        minTimeoutMs: z.number().positive().default(1000),
-        initialTimeoutMs: z.number().positive().default(3000),
-        giveUpS: z.number().positive().default(120),
+        minTimeoutMs: z.number().positive().default(resendDefaults.minMs),
+        initialTimeoutMs: z.number().positive().default(resendDefaults.initialMs),
+        giveUpS: z
+          .number()
+          .positive()
+          .default(resendDefaults.giveUpMs / 1000),
       })
       .strict()
-      .default({ minTimeoutMs: 1000, initialTimeoutMs: 3000, giveUpS: 120 }),
+      .prefault({}),
     /** What a NaN/Inf update does: end the run with `GaiaError`, or be dropped and counted. */
     onBadUpdate: z.enum(['fail', 'skip']).default('fail'),
     /** Subject namespace of the run (several runs may share a transport). */

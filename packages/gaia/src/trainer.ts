@@ -265,12 +265,8 @@ async function execute(
           encodings: layoutCounts(mirrors()),
           announcements: mirrors().reduce((n, m) => n + m.announced, 0),
           resent: {
-            messages:
-              mirrors().reduce((n, m) => n + m.retransmit.resent, 0) +
-              regions.reduce((n, r) => n + r.resent.messages, 0),
-            duplicates:
-              mirrors().reduce((n, m) => n + m.retransmit.duplicates, 0) +
-              regions.reduce((n, r) => n + r.resent.duplicates, 0),
+            messages: regions.reduce((n, r) => n + r.resent.messages, 0),
+            duplicates: regions.reduce((n, r) => n + r.resent.duplicates, 0),
           },
         }
       : {}),

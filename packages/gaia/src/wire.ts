@@ -15,15 +15,11 @@ export interface Envelope<M> {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** Where the codec bytes start after a header of `n` bytes. */
+const bodyStart = (n: number) => (4 + n + 7) & ~7;
+
 export function encodeMessage<M>(meta: M, tensors?: UpdateMap): Uint8Array {
-  const head = utf8.encode(JSON.stringify(meta));
-  const start = (4 + head.length + 7) & ~7;
-  const body = tensors && tensors.size > 0 ? encodeTensorMap(tensors) : undefined;
-  const out = new Uint8Array(start + (body?.length ?? 0));
-  new DataView(out.buffer).setUint32(0, head.length, true);
-  out.set(head, 4);
-  if (body) out.set(body, start);
-  return out;
+  return frame(meta, tensors && tensors.size > 0 ? encodeTensorMap(tensors) : undefined);
 }
 
 /** Decodes a message; `GaiaError` `PROTOCOL` when it is malformed. */
@@ -33,7 +29,7 @@ export function decodeMessage<M>(bytes: Uint8Array): Envelope<M> {
     const n = view.getUint32(0, true);
     if (4 + n > bytes.length) throw new RangeError('header longer than message');
     const meta = JSON.parse(utf8Decoder.decode(bytes.subarray(4, 4 + n))) as M;
-    const start = (4 + n + 7) & ~7;
+    const start = bodyStart(n);
     const tensors: UpdateMap = start < bytes.length ? decodeTensorMap(bytes.subarray(start)) : new Map();
     return { meta, tensors };
   } catch (cause) {
@@ -44,12 +40,15 @@ export function decodeMessage<M>(bytes: Uint8Array): Envelope<M> {
 /** `bytes` (a valid message) under header `meta`, its tensors' bytes kept as they are. */
 export function reheaded<M>(bytes: Uint8Array, meta: M): Uint8Array {
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
-  const body = bytes.subarray(Math.min(bytes.length, (4 + n + 7) & ~7));
+  return frame(meta, bytes.subarray(Math.min(bytes.length, bodyStart(n))));
+}
+
+function frame<M>(meta: M, body: Uint8Array | undefined): Uint8Array {
   const head = utf8.encode(JSON.stringify(meta));
-  const start = (4 + head.length + 7) & ~7;
-  const out = new Uint8Array(start + body.length);
+  const start = bodyStart(head.length);
+  const out = new Uint8Array(start + (body?.length ?? 0));
   new DataView(out.buffer).setUint32(0, head.length, true);
   out.set(head, 4);
-  out.set(body, start);
+  if (body) out.set(body, start);
   return out;
 }

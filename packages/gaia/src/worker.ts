@@ -218,12 +218,9 @@ export class Worker<Batch> {
         if (!read || !v || 'indices' in v) continue;
         this.pending.delete(meta.id);
         // The updates pushed before this read reached its shard ahead of it.
+        // (Kept in clock order: the proven ones are at the front.)
         const kept = this.unconfirmed.get(read.subject);
-        if (kept)
-          this.unconfirmed.set(
-            read.subject,
-            kept.filter((u) => u.clock > read.clock),
-          );
+        while (kept && kept.length > 0 && (kept[0]?.clock as number) <= read.clock) kept.shift();
         read.resolve(v.data as Float32Array);
       } catch {
         // A malformed reply is dropped: the read waits on, and the run's time or clock limit ends it.
